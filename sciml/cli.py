@@ -1,0 +1,214 @@
+"""The ``sciml`` command. Thin: it parses options, sets runtime options and calls library code.
+
+Bad input (a file, option or configuration sciml cannot use) ends with one sentence on stderr and
+exit status 2; a run that fails ends with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one sentence, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"sciml: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sciml", description="Scientific machine learning for PDEs.")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--quiet", action="store_true", help="only warnings and errors on stderr")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    data = sub.add_parser("data", help="generate, import and inspect datasets")
+    data_sub = data.add_subparsers(dest="data_command", parser_class=_Parser)
+    gen = data_sub.add_parser("generate", help="generate a dataset with a reference PDE solver")
+    gen.add_argument("pde", help="PDE name (darcy)")
+    gen.add_argument("--out", required=True, type=Path, help="output HDF5 file")
+    gen.add_argument("--n", required=True, type=int, help="number of samples")
+    gen.add_argument("--res", required=True, type=int, help="stored grid resolution")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="PDE parameter (repeatable), e.g. refine=5")
+    gen.add_argument("--resume", action="store_true", help="continue OUT.partial from its samples")
+    gen.add_argument("--force", action="store_true", help="overwrite an existing OUT or OUT.partial")
+    imp = data_sub.add_parser("import", help="convert a .pt or .npz file with x/y into the sciml store")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--out", required=True, type=Path)
+    imp.add_argument("--spatial-dims", type=int, default=None, help="spatial dimensions (default: inferred)")
+    imp.add_argument("--pde", default="imported", help="value of the pde attribute")
+    imp.add_argument("--force", action="store_true")
+    info = data_sub.add_parser("info", help="summarise and validate a dataset file")
+    info.add_argument("file", type=Path)
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    train = sub.add_parser("train", help="train a model on a dataset")
+    train.add_argument("model", help="model name (fno)")
+    train.add_argument("--data", required=True, type=Path, help="training dataset")
+    train.add_argument("--val", type=Path, default=None, help="validation dataset (selects best.pt)")
+    train.add_argument("--out", required=True, type=Path, help="run directory")
+    train.add_argument("--config", type=Path, default=None, help="YAML configuration")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="configuration override (repeatable), e.g. epochs=50")
+    group = train.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    group.add_argument("--force", action="store_true", help="replace the run in --out")
+
+    ev = sub.add_parser("eval", help="evaluate a trained run on a dataset (any resolution)")
+    ev.add_argument("run", type=Path, help="run directory (or model .pt file)")
+    ev.add_argument("--data", required=True, type=Path)
+    ev.add_argument("--model", dest="which", default="best", choices=("best", "model"),
+                    help="best.pt (default) or model.pt (last epoch)")
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--out", type=Path, default=None, help="metrics JSON (default RUN/eval/<data>.json)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    demo = sub.add_parser("demo", help="Darcy data -> FNO -> report, about three minutes on a CPU")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
+    demo.add_argument("--n-train", type=int, default=None, help="training samples (default: the demo's)")
+
+    bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
+    bench.add_argument("suite", help="suite name (foundation)")
+    bench.add_argument("--out", required=True, type=Path)
+    bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the suite)")
+    return parser
+
+
+def _cmd_data(args, log: logging.Logger) -> int:
+    from sciml.config import parse_overrides
+
+    if args.data_command == "generate":
+        from sciml.data import generate_dataset
+        from sciml.runtime import progress
+
+        params = parse_overrides(args.overrides)
+        bar = progress(total=args.n, desc=f"{args.pde} {args.res}", unit="sample")
+
+        def on_block(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if bar.disable:
+                log.info("%s: %d/%d samples", args.out, done, total)
+
+        try:
+            path = generate_dataset(args.pde, args.out, n=args.n, res=args.res, seed=args.seed, params=params,
+                                    resume=args.resume, force=args.force, on_block=on_block)
+        finally:
+            bar.close()
+        print(f"wrote {path} ({args.n} samples at {args.res})")
+        return 0
+    if args.data_command == "import":
+        from sciml.data import import_file
+
+        path = import_file(args.file, args.out, spatial_dims=args.spatial_dims, pde=args.pde, force=args.force)
+        print(f"wrote {path}")
+        return 0
+    if args.data_command == "info":
+        from sciml.data import open_store, summarize
+
+        with open_store(args.file) as store:
+            summary = summarize(store)
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(f"{summary['path']}: pde={summary['pde']} samples={summary['n_samples']} "
+                  f"generator={summary['generator']!r} seed={summary['seed']} created={summary['created']}")
+            print(f"  params: {json.dumps(summary['params'])}")
+            for name, s in summary["fields"].items():
+                print(f"  {name:14s} {str(tuple(s['shape'])):22s} {s['dtype']:8s} "
+                      f"min {s['min']:.4g} max {s['max']:.4g} mean {s['mean']:.4g}")
+            for name, shape in summary["coords"].items():
+                print(f"  {name:14s} {str(tuple(shape))}")
+            print("  valid: complete, consistent shapes, all values finite")
+        return 0
+    raise SystemExit(2)
+
+
+def _cmd_train(args, log: logging.Logger) -> int:
+    from sciml.config import parse_overrides
+    from sciml.train import train_model
+
+    summary = train_model(args.model, args.data, args.out, val_path=args.val, config_path=args.config,
+                          overrides=parse_overrides(args.overrides), resume=args.resume, force=args.force)
+    best = summary["best"]
+    log.info("trained %s for %d epochs; best %s %.4g at epoch %d; run in %s", args.model, summary["epochs"],
+             best.get("metric", "loss"), best["value"], best["epoch"], args.out)
+    return 0
+
+
+def _cmd_eval(args, log: logging.Logger) -> int:
+    from sciml.train import evaluate_run
+
+    result = evaluate_run(args.run, args.data, which=args.which, device=args.device, out=args.out)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.data} at {'x'.join(map(str, result['resolution']))} ({result['n_samples']} samples): "
+              f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}")
+    return 0
+
+
+def _cmd_demo(args, log: logging.Logger) -> int:
+    from sciml.demo import run_demo
+
+    result = run_demo(args.out, epochs=args.epochs, n_train=args.n_train)
+    for row in result["evaluations"]:
+        print(f"resolution {row['resolution'][0]}: rel_l2 {row['rel_l2']:.4f}  nrmse {row['nrmse']:.4f}")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _cmd_bench(args, log: logging.Logger) -> int:
+    from sciml.bench import run_suite
+
+    result = run_suite(args.suite, args.out, quick=args.quick)
+    print(json.dumps(result.get("summary", {}), indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from sciml import __version__
+
+        print(f"sciml {__version__}")
+        return 0
+    if args.command is None or (args.command == "data" and args.data_command is None):
+        parser.print_help(sys.stderr)
+        return 2
+    from sciml._errors import SciMLError
+    from sciml.runtime import configure_logging, set_threads
+
+    log = configure_logging(logging.WARNING if args.quiet else logging.INFO)
+    handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "demo": _cmd_demo, "bench": _cmd_bench}
+    try:
+        set_threads(args.threads)
+        return handlers[args.command](args, log)
+    except SciMLError as exc:
+        print(f"sciml: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sciml: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from sciml.train import TrainingError
+
+        if isinstance(exc, TrainingError):
+            print(f"sciml: training failed: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""torch Datasets over the HDF5 store.
+
+Samples are read lazily from the file; a DataLoader batch is read with one HDF5 call
+(``__getitems__``). Each process opens its own handle, so DataLoader workers and DDP ranks work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from sciml._errors import DataError
+from sciml.data.store import Store, open_store
+
+__all__ = ["PairDataset"]
+
+
+class PairDataset(Dataset):
+    """Input/output pairs of an operator-learning store (Darcy, Poisson, imported FNO data).
+
+    Parameters
+    ----------
+    path : dataset file with per-sample fields ``input`` and ``output``
+    input_field, output_field : field names to read
+    dtype : floating dtype of the returned tensors
+
+    Shapes
+    ------
+    item: ``x (C_in, *spatial)``, ``y (C_out, *spatial)``; bool inputs are returned as 0/1 floats.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, input_field: str = "input", output_field: str = "output",
+                 dtype: torch.dtype = torch.float32):
+        self.path = Path(path)
+        self.input_field, self.output_field = input_field, output_field
+        self.dtype = dtype
+        with open_store(self.path, required=(input_field, output_field)) as store:
+            self.n_samples = store.n_samples
+            in_shape, out_shape = store.fields[input_field][0], store.fields[output_field][0]
+            if len(in_shape) < 3 or len(out_shape) < 3:
+                raise DataError(f"{self.path}: fields must be (N, C, *spatial); got {input_field} {in_shape} "
+                                f"and {output_field} {out_shape}")
+            if in_shape[2:] != out_shape[2:]:
+                raise DataError(f"{self.path}: {input_field} grid {in_shape[2:]} differs from "
+                                f"{output_field} grid {out_shape[2:]}")
+            self.in_channels, self.out_channels = in_shape[1], out_shape[1]
+            self.spatial = tuple(in_shape[2:])
+            self.attrs = store.attrs
+        self._store: Store | None = None
+        self._pid: int | None = None
+
+    def _handle(self) -> Store:
+        if self._store is None or self._pid != os.getpid():
+            self._store = open_store(self.path)
+            self._pid = os.getpid()
+        return self._store
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def _to_tensor(self, values: np.ndarray, name: str, indices: list[int]) -> torch.Tensor:
+        tensor = torch.from_numpy(np.ascontiguousarray(values)).to(self.dtype)
+        finite = torch.isfinite(tensor.reshape(len(indices), -1)).all(dim=1)
+        if not bool(finite.all()):
+            bad = indices[int(torch.nonzero(~finite)[0])]
+            raise DataError(f"{self.path}: field {name!r} sample {bad} contains NaN or Inf")
+        return tensor
+
+    def _read(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        for i in indices:
+            if not -self.n_samples <= i < self.n_samples:
+                raise IndexError(f"sample {i} is out of range for {self.n_samples} samples")
+        indices = [i % self.n_samples for i in indices]
+        order = np.argsort(indices, kind="stable")
+        unique, inverse = np.unique(np.asarray(indices)[order], return_inverse=True)
+        store = self._handle()
+        x = store.read(self.input_field, unique)[inverse]
+        y = store.read(self.output_field, unique)[inverse]
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        sorted_idx = [indices[j] for j in order]
+        x_t = self._to_tensor(x, self.input_field, sorted_idx)[back]
+        y_t = self._to_tensor(y, self.output_field, sorted_idx)[back]
+        return x_t, y_t
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self._read([int(index)])
+        return x[0], y[0]
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = self._read([int(i) for i in indices])
+        return list(zip(x, y))
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state["_pid"] = None
+        return state

@@ -1,0 +1,143 @@
+"""Runtime settings: seeding, device and dtype choice, thread counts, logging, progress bars.
+
+Nothing here runs at import time; the command line (or a user's script) calls these explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from sciml._errors import ConfigError
+
+__all__ = [
+    "seed_everything",
+    "rng_state",
+    "set_rng_state",
+    "resolve_device",
+    "resolve_dtype",
+    "set_threads",
+    "configure_logging",
+    "progress",
+    "DEVICES",
+    "DTYPES",
+]
+
+DEVICES = ("cpu", "cuda", "auto")
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def seed_everything(seed: int | None = None) -> int:
+    """Seed python's ``random``, numpy's legacy global generator and torch (CPU and CUDA).
+
+    Parameters
+    ----------
+    seed : int or None
+        The seed; ``None`` draws one from the operating system so that it can be recorded.
+
+    Returns
+    -------
+    int
+        The seed that was used (record it next to the results).
+    """
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+    if not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global RNG state as tensors and plain Python values (safe for ``weights_only`` loading)."""
+    version, mt, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(mt), gauss],
+        "numpy": [name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`rng_state`."""
+    version, mt, gauss = state["python"]
+    random.setstate((version, tuple(mt), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    """Map ``'cpu'``, ``'cuda'``, ``'cuda:N'`` or ``'auto'`` (CUDA when present, else CPU) to a device."""
+    if isinstance(name, torch.device):
+        return name
+    base = name.split(":")[0]
+    if base not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)} (or cuda:N)")
+    if base == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for but torch sees no CUDA device on this machine")
+    return torch.device(name)
+
+
+def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
+    """Map ``'float32'`` or ``'float64'`` to a torch dtype."""
+    if isinstance(name, torch.dtype):
+        return name
+    if name not in DTYPES:
+        raise ConfigError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def set_threads(n: int | None) -> int:
+    """Set torch's intra-op thread count (``None``: leave torch's default) and return the count in force.
+
+    BLAS libraries read ``OMP_NUM_THREADS`` at start-up only; the CLI sets it before importing
+    numpy when ``--threads`` is given.
+    """
+    if n is not None:
+        if n < 1:
+            raise ConfigError(f"threads must be at least 1, got {n}")
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def configure_logging(level: int | str = logging.INFO) -> logging.Logger:
+    """Send the ``sciml`` logger's records to stderr with a short format; returns that logger."""
+    logger = logging.getLogger("sciml")
+    if not any(getattr(h, "_sciml", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler._sciml = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+def progress(iterable: Iterable | None = None, *, total: int | None = None, desc: str = "",
+             unit: str = "it", enabled: bool | None = None, **kwargs):
+    """A tqdm progress bar on stderr that switches itself off when stderr is not a terminal.
+
+    ``enabled=None`` decides by the terminal; ``False`` always hides it.
+    """
+    from tqdm.auto import tqdm
+
+    disable = (not sys.stderr.isatty()) if enabled is None else (not enabled)
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True,
+                file=sys.stderr, **kwargs)

@@ -1,0 +1,376 @@
+"""The one training loop of sciml.
+
+A method supplies ``model`` (an ``nn.Module``), ``step(batch) -> {"loss": tensor, ...}`` and
+optionally ``evaluate(batch) -> {metric: per-batch sum}`` with a ``metric`` attribute naming the
+validation metric (lower is better) that selects the best model. The trainer owns everything else:
+data loading and sharding, the optimiser and schedule, a progress bar, ``metrics.jsonl``, atomic
+checkpoints with RNG states, exact resume, best-model tracking, and torchrun/DDP.
+
+Run directory::
+
+    config.yaml      the model and training configuration and the data paths
+    checkpoint.pt    latest training state (model, optimiser, scheduler, epoch, RNG, best)
+    best.pt          model with the lowest validation metric (or the last, without validation)
+    model.pt         model after the last epoch
+    metrics.jsonl    one JSON line per completed epoch
+    summary.json     written when training ends
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
+
+from sciml import __version__
+from sciml._errors import ConfigError, SciMLError
+from sciml.config import to_dict
+from sciml.io import atomic_write_text, load_checkpoint, save_checkpoint, write_json
+from sciml.runtime import progress, resolve_device, rng_state, set_rng_state
+
+__all__ = ["Trainer", "TrainConfig", "TrainingError", "DistributedContext", "distributed_context"]
+
+log = logging.getLogger("sciml.train")
+
+
+class TrainingError(RuntimeError):
+    """Training failed (a non-finite loss, for example); the run directory keeps its last checkpoint."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training settings shared by every model.
+
+    Attributes
+    ----------
+    epochs : total epochs (a resumed run continues up to this count)
+    batch_size : global batch size (split evenly over DDP processes)
+    lr, weight_decay : AdamW learning rate and weight decay
+    scheduler : ``cosine`` (to zero over ``epochs``), ``step`` (times ``gamma`` every ``step_size`` epochs), ``none``
+    checkpoint_every : epochs between checkpoints (the last epoch is always saved)
+    seed : seeds initialisation and the per-epoch shuffling
+    num_workers : DataLoader worker processes
+    device : ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+    """
+
+    epochs: int = 100
+    batch_size: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: Literal["cosine", "step", "none"] = "cosine"
+    step_size: int = 50
+    gamma: float = 0.5
+    checkpoint_every: int = 1
+    seed: int = 0
+    num_workers: int = 0
+    device: str = "auto"
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "checkpoint_every", "step_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0 or self.num_workers < 0 or self.seed < 0:
+            raise ValueError("weight_decay, num_workers and seed must be non-negative")
+
+
+@dataclass(frozen=True)
+class DistributedContext:
+    """Where this process stands in a torchrun job (``world_size == 1`` without one)."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def distributed_context(device: torch.device) -> DistributedContext:
+    """Join the torchrun process group when ``WORLD_SIZE > 1`` (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistributedContext()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
+                              local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _batch_size(batch: Any) -> int:
+    while isinstance(batch, (list, tuple)):
+        batch = batch[0]
+    if isinstance(batch, dict):
+        batch = next(iter(batch.values()))
+    return int(batch.shape[0]) if hasattr(batch, "shape") else int(getattr(batch, "num_graphs", 1))
+
+
+class Trainer:
+    """Train ``method.model`` with ``method.step`` and record everything in ``run_dir``.
+
+    Parameters
+    ----------
+    method : object with ``model``, ``step(batch)`` and optionally ``evaluate(batch)`` and ``metric``
+    train_data : a torch Dataset
+    config : :class:`TrainConfig`
+    run_dir : output directory; must be new unless ``resume`` (continue) or ``force`` (start over)
+    model_name : registry name stored in checkpoints so that ``load_model`` can rebuild the model
+    model_config : the model's config dataclass, stored in checkpoints
+    val_data : optional validation Dataset; the best model is chosen on ``method.metric``
+    extra_config : more entries for ``config.yaml`` (data paths, for example)
+    show_progress : ``None`` shows a bar when stderr is a terminal
+    """
+
+    def __init__(self, method: Any, train_data: Dataset, *, config: TrainConfig, run_dir: str | os.PathLike,
+                 model_name: str, model_config: Any, val_data: Dataset | None = None, resume: bool = False,
+                 force: bool = False, extra_config: dict[str, Any] | None = None, show_progress: bool | None = None):
+        self.method = method
+        self.train_data, self.val_data = train_data, val_data
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.model_name, self.model_config = model_name, model_config
+        self.extra_config = dict(extra_config or {})
+        self.show_progress = show_progress
+        self.device = resolve_device(config.device)
+        self.dist = distributed_context(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        if config.batch_size % self.dist.world_size:
+            raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.dist.world_size} "
+                              f"DDP processes")
+        self.resume = resume
+        self._check_run_dir(resume, force)
+        self.module = method.model.to(self.device)
+        self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = self._make_scheduler()
+        self.start_epoch = 0
+        self.best: dict[str, Any] = {"value": math.inf, "epoch": 0}
+        if resume:
+            self._load_state()
+
+    # -- set-up ---------------------------------------------------------------------------------
+    def _check_run_dir(self, resume: bool, force: bool) -> None:
+        checkpoint = self.run_dir / "checkpoint.pt"
+        holds_run = any((self.run_dir / n).exists() for n in ("checkpoint.pt", "config.yaml", "metrics.jsonl"))
+        if resume:
+            if not checkpoint.exists():
+                raise SciMLError(f"cannot resume: {checkpoint} does not exist")
+            return
+        if holds_run and not force:
+            raise SciMLError(f"{self.run_dir} already holds a run; pass --resume to continue it or --force "
+                             f"to start over (its files will be replaced)")
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if force:
+                for name in ("checkpoint.pt", "best.pt", "model.pt", "metrics.jsonl", "summary.json"):
+                    (self.run_dir / name).unlink(missing_ok=True)
+        self._barrier()
+
+    def _make_scheduler(self):
+        c = self.config
+        if c.scheduler == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=c.epochs)
+        if c.scheduler == "step":
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=c.step_size, gamma=c.gamma)
+        return None
+
+    def _load_state(self) -> None:
+        state = load_checkpoint(self.run_dir / "checkpoint.pt", map_location=self.device)
+        if state.get("model_name") != self.model_name:
+            raise SciMLError(f"{self.run_dir}/checkpoint.pt holds a {state.get('model_name')!r} run, "
+                             f"not {self.model_name!r}")
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.start_epoch = int(state["epoch"])
+        self.best = dict(state["best"])
+        set_rng_state(state["rng"])
+        if self.dist.is_main:
+            self._truncate_metrics(self.start_epoch)
+
+    def _truncate_metrics(self, epochs_done: int) -> None:
+        """Drop metric lines of epochs that the checkpoint does not contain (they will be redone)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["epoch"] <= epochs_done:
+                    kept.append(line)
+            except (ValueError, KeyError):
+                continue  # a line cut short by the kill
+        atomic_write_text(path, "".join(k + "\n" for k in kept))
+
+    def _loader(self, data: Dataset, *, train: bool, epoch: int) -> DataLoader:
+        per_rank = self.config.batch_size // self.dist.world_size
+        if self.dist.enabled:
+            sampler = DistributedSampler(data, num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                         shuffle=train, seed=self.config.seed, drop_last=False)
+            sampler.set_epoch(epoch)
+        elif train:
+            # the order depends on (seed, epoch) only, so a resumed run sees what an unbroken one saw
+            sampler = RandomSampler(data, generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
+        else:
+            sampler = SequentialSampler(data)
+        return DataLoader(data, batch_size=per_rank, sampler=sampler, num_workers=self.config.num_workers,
+                          pin_memory=self.device.type == "cuda")
+
+    def _barrier(self) -> None:
+        if self.dist.enabled:
+            dist.barrier()
+
+    # -- saving ---------------------------------------------------------------------------------
+    def _model_payload(self, epoch: int, metrics: dict[str, Any]) -> dict[str, Any]:
+        weights = getattr(self.module, "weights", self.module.state_dict)()
+        return {"format": "sciml-model", "sciml_version": __version__, "model_name": self.model_name,
+                "model_config": to_dict(self.model_config), "model": weights, "epoch": epoch,
+                "metrics": metrics}
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        weights = getattr(self.module, "weights", self.module.state_dict)()
+        save_checkpoint(self.run_dir / "checkpoint.pt", {
+            "format": "sciml-checkpoint", "sciml_version": __version__, "model_name": self.model_name,
+            "model_config": to_dict(self.model_config), "train_config": to_dict(self.config),
+            "model": weights, "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "epoch": epoch, "rng": rng_state(), "best": self.best, "world_size": self.dist.world_size})
+
+    def _write_config(self) -> None:
+        import yaml
+
+        text = yaml.safe_dump({"model_name": self.model_name, "model": to_dict(self.model_config),
+                               "train": to_dict(self.config), **self.extra_config,
+                               "sciml_version": __version__}, sort_keys=False)
+        atomic_write_text(self.run_dir / "config.yaml", text)
+
+    # -- the loop -------------------------------------------------------------------------------
+    def _validate(self) -> dict[str, float]:
+        evaluate = getattr(self.method, "evaluate", None)
+        if self.val_data is None or evaluate is None:
+            return {}
+        self.module.eval()
+        totals: dict[str, torch.Tensor] = {}
+        count = torch.zeros((), dtype=torch.float64)
+        # every rank evaluates its shard (DistributedSampler pads with repeats; the sums are exact
+        # only up to those few repeats), then the sums are added up
+        for batch in self._loader(self.val_data, train=False, epoch=0):
+            batch = _to_device(batch, self.device)
+            for name, value in evaluate(batch).items():
+                totals[name] = totals.get(name, torch.zeros((), dtype=torch.float64)) + value.detach().double().cpu()
+            count += _batch_size(batch)
+        if self.dist.enabled:
+            packed = torch.stack([count] + [totals[k] for k in sorted(totals)])
+            dist.all_reduce(packed)
+            count, totals = packed[0], {k: packed[i + 1] for i, k in enumerate(sorted(totals))}
+        return {f"val_{k}": float(v / count) for k, v in totals.items()}
+
+    def fit(self) -> dict[str, Any]:
+        """Train from the current epoch to ``config.epochs``; returns the summary written to ``summary.json``."""
+        c = self.config
+        main = self.dist.is_main
+        if self.start_epoch == 0:
+            torch.manual_seed(c.seed)
+        if main:
+            self._write_config()
+        train_model = self.module
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            train_model = DistributedDataParallel(self.module, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.method.model = train_model
+        metric = getattr(self.method, "metric", None)
+        bar = progress(total=c.epochs, desc=f"train {self.model_name}", unit="epoch",
+                       enabled=(self.show_progress if main else False), initial=self.start_epoch)
+        last_record: dict[str, Any] = {}
+        started = time.perf_counter()
+        try:
+            for epoch in range(self.start_epoch, c.epochs):
+                self.module.train()
+                loss_sum, seen, steps = 0.0, 0, 0
+                tic = time.perf_counter()
+                for batch in self._loader(self.train_data, train=True, epoch=epoch):
+                    batch = _to_device(batch, self.device)
+                    losses = self.method.step(batch)
+                    loss = losses["loss"]
+                    if not torch.isfinite(loss):
+                        raise TrainingError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}; "
+                                            f"the last checkpoint is at epoch {self.start_epoch if epoch == self.start_epoch else epoch}; "
+                                            f"try a smaller lr (now {c.lr})")
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    n = _batch_size(batch)
+                    loss_sum += float(loss.detach()) * n
+                    seen += n
+                    steps += 1
+                train_seconds = time.perf_counter() - tic
+                stats = torch.tensor([loss_sum, float(seen)], dtype=torch.float64)
+                if self.dist.enabled:
+                    dist.all_reduce(stats)
+                record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[1]),
+                                          "lr": self.optimizer.param_groups[0]["lr"]}
+                record.update(self._validate())
+                if self.scheduler is not None:
+                    self.scheduler.step()
+                record.update({"epoch_seconds": train_seconds,
+                               "samples_per_s": float(stats[1]) / max(train_seconds, 1e-9),
+                               "world_size": self.dist.world_size})
+                value = record.get(f"val_{metric}", record["train_loss"]) if metric else record["train_loss"]
+                improved = value < self.best["value"]
+                if improved:
+                    self.best = {"value": float(value), "epoch": epoch + 1,
+                                 "metric": f"val_{metric}" if f"val_{metric}" in record else "train_loss"}
+                if main:
+                    if improved:
+                        save_checkpoint(self.run_dir / "best.pt", self._model_payload(epoch + 1, record))
+                    with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                        fh.write(json.dumps(record) + "\n")
+                    if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
+                        self._save_checkpoint(epoch + 1)
+                    bar.update(1)
+                    shown = {"loss": f"{record['train_loss']:.4g}", "samples/s": f"{record['samples_per_s']:.0f}"}
+                    if metric and f"val_{metric}" in record:
+                        shown[metric] = f"{record[f'val_{metric}']:.4g}"
+                    bar.set_postfix(shown)
+                    if bar.disable:
+                        log.info("epoch %d/%d %s", epoch + 1, c.epochs, " ".join(f"{k}={v}" for k, v in shown.items()))
+                self._barrier()
+                last_record = record
+        finally:
+            bar.close()
+            self.method.model = self.module
+        summary = {"model_name": self.model_name, "epochs": c.epochs, "best": self.best, "last": last_record,
+                   "seconds_this_session": time.perf_counter() - started, "world_size": self.dist.world_size}
+        if main:
+            save_checkpoint(self.run_dir / "model.pt", self._model_payload(c.epochs, last_record))
+            write_json(self.run_dir / "summary.json", summary)
+        self._barrier()
+        return summary
