@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
     demo.add_argument("--n-train", type=int, default=None, help="training samples (default: the demo's)")
+    demo.add_argument("--n-test", type=int, default=None, help="samples per test set (default: the demo's)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
     bench.add_argument("suite", help="suite name (foundation)")
@@ -160,7 +161,7 @@ def _cmd_eval(args, log: logging.Logger) -> int:
 def _cmd_demo(args, log: logging.Logger) -> int:
     from sciml.demo import run_demo
 
-    result = run_demo(args.out, epochs=args.epochs, n_train=args.n_train)
+    result = run_demo(args.out, epochs=args.epochs, n_train=args.n_train, n_test=args.n_test)
     for row in result["evaluations"]:
         print(f"resolution {row['resolution'][0]}: rel_l2 {row['rel_l2']:.4f}  nrmse {row['nrmse']:.4f}")
     print(f"report: {Path(args.out) / 'report.md'}")

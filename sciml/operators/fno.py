@@ -8,6 +8,9 @@ same model evaluates at any resolution: zero-shot super-resolution).
 Mode counting: ``modes`` is the paper's count, Fourier modes kept per direction (``k = 0 .. modes-1``
 and their negatives). neuraloperator's ``n_modes`` counts all retained frequencies of an axis, so
 it receives ``2 * modes``.
+
+The spectral layers are :class:`sciml.operators._spectral.SpectralConvND`, which fixes
+neuraloperator 2.0.0's handling of odd grid sizes (see that module).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class FNO(nn.Module):
                               f"{config.in_channels}, {config.out_channels}, {config.n_dims}")
         from neuralop.models import FNO as _NeuralopFNO
 
+        from sciml.operators._spectral import SpectralConvND
+
         self.config = config
         self.net = _NeuralopFNO(
             n_modes=(2 * config.modes,) * config.n_dims,
@@ -88,6 +93,7 @@ class FNO(nn.Module):
             projection_channel_ratio=config.projection_ratio,
             positional_embedding=None,
             domain_padding=config.padding if config.padding > 0 else None,
+            conv_module=SpectralConvND,
         )
         self.register_buffer("in_mean", torch.zeros(config.in_channels))
         self.register_buffer("in_std", torch.ones(config.in_channels))
