@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -141,6 +142,8 @@ def _cmd_train(args, log: logging.Logger) -> int:
     summary = train_model(args.model, args.data, args.out, val_path=args.val, config_path=args.config,
                           overrides=parse_overrides(args.overrides), resume=args.resume, force=args.force)
     best = summary["best"]
+    if summary["world_size"] > 1 and os.environ.get("RANK", "0") != "0":
+        return 0
     log.info("trained %s for %d epochs; best %s %.4g at epoch %d; run in %s", args.model, summary["epochs"],
              best.get("metric", "loss"), best["value"], best["epoch"], args.out)
     return 0

@@ -1,0 +1,42 @@
+"""Benchmark suites behind ``sciml bench SUITE --out FILE.json``.
+
+Each suite measures speed side by side with its baseline in one run, states the thread counts,
+and writes JSON. Timings live here, never in tests.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sciml._errors import ConfigError
+from sciml.io import write_json
+
+__all__ = ["run_suite", "SUITES", "machine"]
+
+SUITES = ("foundation",)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on."""
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def run_suite(name: str, out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:
+    """Run suite ``name`` and write its JSON to ``out``; returns the result."""
+    if name not in SUITES:
+        raise ConfigError(f"unknown benchmark suite {name!r}; choose one of {', '.join(SUITES)}")
+    out = Path(out)
+    if out.suffix != ".json":
+        raise ConfigError(f"--out must name a .json file, got {out}")
+    from sciml.bench import foundation
+
+    result = {"suite": name, "quick": quick, "machine": machine(), **foundation.run(quick=quick, workdir=out.parent)}
+    write_json(out, result)
+    return result
