@@ -3,7 +3,7 @@
 neuraloperator 2.0.0 selects the retained modes after ``fftshift`` but maps them back with a
 second ``fftshift`` instead of ``ifftshift``; the two differ on odd-sized axes, so a model trained
 on an even grid gives wrong answers on an odd one and the other way round (zero-shot
-super-resolution from 32x32 to 63x63 gave 60% error). Fixed upstream after that release
+super-resolution from 32x32 to 63x63 gave 63.5% relative L2 error, 4.7% with this layer). Fixed upstream after that release
 (neuraloperator pull request 688). This layer keeps neuraloperator's weights and their layout and
 indexes the frequencies directly, with no shift at all.
 """

@@ -170,6 +170,7 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = self._make_scheduler()
         self.start_epoch = 0
+        self.saved_epoch = 0  # epochs contained in checkpoint.pt
         self.best: dict[str, Any] = {"value": math.inf, "epoch": 0}
         if resume:
             self._load_state()
@@ -209,7 +210,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        self.start_epoch = int(state["epoch"])
+        self.start_epoch = self.saved_epoch = int(state["epoch"])
         self.best = dict(state["best"])
         set_rng_state(state["rng"])
         if self.dist.is_main:
@@ -322,7 +323,7 @@ class Trainer:
                     loss = losses["loss"]
                     if not torch.isfinite(loss):
                         raise TrainingError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}; "
-                                            f"the last checkpoint is at epoch {self.start_epoch if epoch == self.start_epoch else epoch}; "
+                                            f"{self.run_dir / 'checkpoint.pt'} holds epoch {self.saved_epoch}; "
                                             f"try a smaller lr (now {c.lr})")
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -355,6 +356,7 @@ class Trainer:
                         fh.write(json.dumps(record) + "\n")
                     if (epoch + 1) % c.checkpoint_every == 0 or epoch + 1 == c.epochs:
                         self._save_checkpoint(epoch + 1)
+                        self.saved_epoch = epoch + 1
                     bar.update(1)
                     shown = {"loss": f"{record['train_loss']:.4g}", "samples/s": f"{record['samples_per_s']:.0f}"}
                     if metric and f"val_{metric}" in record:
