@@ -48,6 +48,10 @@ def test_bad_configuration_and_existing_runs_are_refused(darcy_files, tmp_path):
         train_model("unet", darcy_files["train"], run)
     with pytest.raises(DataError, match="model config in_channels=3 but .* has in_channels=1"):
         train_model("fno", darcy_files["train"], run, overrides={"in_channels": 3})
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("model:\n  modez: 3\n")
+    with pytest.raises(ConfigError, match="unknown model key 'modez'"):
+        train_model("fno", darcy_files["train"], run, config_path=cfg)
     with pytest.raises(ConfigError, match="epochs must be at least 1"):
         train_model("fno", darcy_files["train"], run, overrides={"epochs": 0})
     assert not run.exists()
