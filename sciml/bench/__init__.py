@@ -18,7 +18,7 @@ from sciml.io import write_json
 
 __all__ = ["run_suite", "SUITES", "machine"]
 
-SUITES = ("foundation",)
+SUITES = ("foundation", "linalg")
 
 
 def machine() -> dict[str, Any]:
@@ -35,8 +35,9 @@ def run_suite(name: str, out: str | os.PathLike, *, quick: bool = False) -> dict
     out = Path(out)
     if out.suffix != ".json":
         raise ConfigError(f"--out must name a .json file, got {out}")
-    from sciml.bench import foundation
+    import importlib
 
-    result = {"suite": name, "quick": quick, "machine": machine(), **foundation.run(quick=quick, workdir=out.parent)}
+    suite = importlib.import_module(f"sciml.bench.{name}")
+    result = {"suite": name, "quick": quick, "machine": machine(), **suite.run(quick=quick, workdir=out.parent)}
     write_json(out, result)
     return result
