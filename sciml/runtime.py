@@ -5,6 +5,8 @@ Nothing here runs at import time; the command line (or a user's script) calls th
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import random
@@ -25,6 +27,8 @@ __all__ = [
     "set_threads",
     "configure_logging",
     "progress",
+    "torch_threads",
+    "blas_threads",
     "DEVICES",
     "DTYPES",
 ]
@@ -115,6 +119,40 @@ def set_threads(n: int | None) -> int:
             raise ConfigError(f"threads must be at least 1, got {n}")
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run the block with torch's intra-op thread count set to ``n`` (restored afterwards)."""
+    before = torch.get_num_threads()
+    if before == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpool_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def blas_threads(n: int):
+    """Run the block with the BLAS libraries loaded by numpy/scipy limited to ``n`` threads (threadpoolctl).
+
+    On a machine with few cores, numpy's BLAS threads and torch's OpenMP threads that wait
+    alternately for each other's cores slow mixed numpy/torch loops down many times (pyamg V-cycles
+    inside a torch CG: 4x; a torch preconditioner inside scipy's CG: 20x). Limiting the side that
+    is not doing the heavy work avoids that.
+    """
+    with _threadpool_controller().limit(limits=n, user_api="blas"):
+        yield
 
 
 def configure_logging(level: int | str = logging.INFO) -> logging.Logger:

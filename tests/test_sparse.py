@@ -15,7 +15,7 @@ def test_scipy_round_trip_uses_int32_indices():
     assert T.col_indices().dtype == torch.int32 and T.dtype == torch.float64
     back = to_scipy(T)
     assert abs(back - A).max() == 0
-    coo = torch.sparse_coo_tensor(np.vstack(A.nonzero()), A.data, A.shape)
+    coo = torch.sparse_coo_tensor(np.vstack(A.nonzero()), A.data, A.shape, check_invariants=True)
     assert as_csr(coo).crow_indices().dtype == torch.int32
     with pytest.raises(DataError, match="must be 2D"):
         as_csr(np.zeros(3))

@@ -22,8 +22,11 @@ SUITES = ("foundation", "linalg")
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on."""
-    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
+    """What the numbers were measured on, thread pools included."""
+    from threadpoolctl import threadpool_info
+
+    pools = [{"library": p.get("internal_api"), "threads": p.get("num_threads")} for p in threadpool_info()]
+    return {"thread_pools": pools, "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 

@@ -49,11 +49,12 @@ def _stream_copy_gbs(repeats: int) -> float:
 
 def _spmv(A, repeats: int, bandwidth: float) -> dict[str, Any]:
     from sciml.linalg import from_scipy
+    from sciml.linalg.sparse import _csr_tensor
 
     n, nnz = A.shape[0], A.nnz
     x = np.random.default_rng(0).standard_normal(n)
     T32 = from_scipy(A)
-    T64 = torch.sparse_csr_tensor(T32.crow_indices().long(), T32.col_indices().long(), T32.values(), size=A.shape)
+    T64 = _csr_tensor(T32.crow_indices().long(), T32.col_indices().long(), T32.values(), tuple(A.shape))
     xt = torch.from_numpy(x)
     t_scipy = _best_time(lambda: A @ x, repeats=repeats)
     t_torch = _best_time(lambda: T32 @ xt, repeats=repeats)

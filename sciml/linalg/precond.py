@@ -8,6 +8,7 @@ counts as set-up).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any, Callable
 
@@ -70,9 +71,14 @@ class Preconditioner:
 
     def as_linear_operator(self) -> spla.LinearOperator:
         """This preconditioner as a scipy ``LinearOperator`` (float64, CPU arrays), for ``scipy.sparse.linalg.cg``."""
+        from sciml.runtime import torch_threads
+
         def matvec(r: np.ndarray) -> np.ndarray:
             t = torch.from_numpy(np.ascontiguousarray(r, dtype=np.float64).reshape(-1)).to(self.device, self.dtype)
-            return self.apply(t).detach().cpu().numpy().astype(np.float64)
+            # scipy's CG runs numpy BLAS between our calls; torch threads contending with it cost 20x here
+            with torch_threads(1) if self.device.type == "cpu" else contextlib.nullcontext():
+                z = self.apply(t)
+            return z.detach().cpu().numpy().astype(np.float64)
 
         return spla.LinearOperator((self.n, self.n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
 
@@ -204,8 +210,11 @@ class AMG(Preconditioner):
         self.setup_seconds = time.perf_counter() - tic
 
     def _apply(self, R: torch.Tensor) -> torch.Tensor:
+        from sciml.runtime import blas_threads
+
         host = R.detach().to("cpu", torch.float64).numpy()
-        out = np.stack([self._operator.matvec(row) for row in host])
+        with blas_threads(1):  # numpy's BLAS threads would fight torch's for the cores (4x slower)
+            out = np.stack([self._operator.matvec(row) for row in host])
         return torch.from_numpy(out).to(R.device, R.dtype)
 
     def as_linear_operator(self) -> spla.LinearOperator:
