@@ -33,13 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="generate, import and inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", parser_class=_Parser)
     gen = data_sub.add_parser("generate", help="generate a dataset with a reference PDE solver")
-    gen.add_argument("pde", help="PDE name (darcy)")
+    gen.add_argument("pde", help="PDE name: darcy, burgers, navier-stokes, heat, combined, wave, poisson-mesh")
     gen.add_argument("--out", required=True, type=Path, help="output HDF5 file")
     gen.add_argument("--n", required=True, type=int, help="number of samples")
     gen.add_argument("--res", required=True, type=int, help="stored grid resolution")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="PDE parameter (repeatable), e.g. refine=5")
+                     help="PDE parameter (repeatable), e.g. refine=5 or nu=1e-3 (see docs/datasets.md)")
     gen.add_argument("--resume", action="store_true", help="continue OUT.partial from its samples")
     gen.add_argument("--force", action="store_true", help="overwrite an existing OUT or OUT.partial")
     imp = data_sub.add_parser("import", help="convert a .pt or .npz file with x/y into the sciml store")
@@ -235,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sciml: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into head, for example
+        sys.stderr.close()
+        return 0
     except Exception as exc:
         from sciml.train import TrainingError
 

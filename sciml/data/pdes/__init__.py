@@ -9,11 +9,19 @@ from __future__ import annotations
 from types import ModuleType
 
 from sciml._errors import ConfigError
-from sciml.data.pdes import darcy
+from sciml.data.pdes import burgers, combined, darcy, heat, navier_stokes, poisson_mesh, wave
 
-__all__ = ["darcy", "PDES", "resolve_pde"]
+__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "PDES", "resolve_pde"]
 
-PDES: dict[str, ModuleType] = {"darcy": darcy}
+PDES: dict[str, ModuleType] = {
+    "darcy": darcy,
+    "burgers": burgers,
+    "navier-stokes": navier_stokes,
+    "heat": heat,
+    "combined": combined,
+    "wave": wave,
+    "poisson-mesh": poisson_mesh,
+}
 
 
 def resolve_pde(name: str) -> ModuleType:
