@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="PDE parameter (repeatable), e.g. refine=5 or nu=1e-3 (see docs/datasets.md)")
     gen.add_argument("--resume", action="store_true", help="continue OUT.partial from its samples")
     gen.add_argument("--force", action="store_true", help="overwrite an existing OUT or OUT.partial")
+    gen.add_argument("--device", default=None, help="cpu, cuda or auto, for the torch solvers (burgers, "
+                                                     "navier-stokes, heat)")
     imp = data_sub.add_parser("import", help="convert a .pt or .npz file with x/y into the sciml store")
     imp.add_argument("file", type=Path)
     imp.add_argument("--out", required=True, type=Path)
@@ -115,7 +117,7 @@ def _cmd_data(args, log: logging.Logger) -> int:
 
         try:
             path = generate_dataset(args.pde, args.out, n=args.n, res=args.res, seed=args.seed, params=params,
-                                    resume=args.resume, force=args.force, on_block=on_block)
+                                    resume=args.resume, force=args.force, device=args.device, on_block=on_block)
         finally:
             bar.close()
         print(f"wrote {path} ({args.n} samples at {args.res})")

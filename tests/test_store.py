@@ -152,3 +152,20 @@ def test_inconsistent_fields_are_refused(tmp_path):
         f.attrs["sample_fields"] = json.dumps(["input"])
     with pytest.raises(DataError, match="no per-sample field 'output'"):
         PairDataset(path)
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    for name in ("a.h5", "b.h5"):
+        generate_dataset("darcy", tmp_path / name, n=3, res=9, seed=2, params={"refine": 2})
+    assert (tmp_path / "a.h5").read_bytes() == (tmp_path / "b.h5").read_bytes()
+
+
+def test_device_is_refused_for_cpu_only_generators(tmp_path):
+    from sciml import ConfigError
+
+    with pytest.raises(ConfigError, match="darcy generator runs on the CPU only"):
+        generate_dataset("darcy", tmp_path / "a.h5", n=1, res=9, device="cpu")
+    generate_dataset("heat", tmp_path / "h.h5", n=2, res=64, device="cpu")
+    with open_store(tmp_path / "h.h5") as store:
+        assert store.fields["tensor"][0] == (2, 11, 64)
