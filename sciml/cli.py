@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_sub.add_parser("info", help="summarise and validate a dataset file")
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    plot = data_sub.add_parser("plot", help="draw one sample of a dataset into a PNG file")
+    plot.add_argument("file", type=Path)
+    plot.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    plot.add_argument("--index", type=int, default=0, help="sample index (default 0)")
 
     train = sub.add_parser("train", help="train a model on a dataset")
     train.add_argument("model", help="model name (fno)")
@@ -145,6 +149,11 @@ def _cmd_data(args, log: logging.Logger) -> int:
             for name, shape in summary["coords"].items():
                 print(f"  {name:14s} {str(tuple(shape))}")
             print("  valid: complete, consistent shapes, all values finite")
+        return 0
+    if args.data_command == "plot":
+        from sciml.data.plots import plot_sample
+
+        print(f"wrote {plot_sample(args.file, args.out, index=args.index)}")
         return 0
     raise SystemExit(2)
 
