@@ -16,6 +16,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.pdes import _spectral as sp
+from sciml.data.pdes._common import periodic_coords_1d, trajectory_fields_1d
 
 __all__ = ["solve", "max_step", "initial_condition", "generate", "fields", "coords", "check_params",
            "DEFAULTS", "GENERATOR", "ORDER"]
@@ -214,10 +215,9 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
 
 def fields(res: int, params: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
     """Per-sample fields of a Burgers store: ``tensor (nt, res)``."""
-    return {"tensor": ((params["nt"], res), "float32")}
+    return trajectory_fields_1d(params, res)
 
 
 def coords(res: int, params: dict[str, Any]) -> dict[str, np.ndarray]:
     """Coordinates of a Burgers store: ``t-coordinate (nt,)``, ``x-coordinate (res,)`` at ``j / res``."""
-    return {"t-coordinate": np.linspace(0.0, params["T"], params["nt"]),
-            "x-coordinate": np.arange(res) / res}
+    return periodic_coords_1d(params, res)

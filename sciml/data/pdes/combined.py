@@ -44,6 +44,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
+from sciml.data.pdes._common import float64_tensor
 
 __all__ = ["solve", "solve_advection", "weno5", "forcing_average", "sample_parameters", "generate", "fields",
            "coords", "check_params", "DEFAULTS", "GENERATOR", "FAMILIES", "CONVENTIONS"]
@@ -235,19 +236,10 @@ def _integrate(operator, u: torch.Tensor, times: torch.Tensor, cfl: float) -> to
 # public solvers
 
 
-def _as_float64(values: Any, name: str, device: torch.device) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.detach().to(device=device, dtype=torch.float64)
-    try:
-        return torch.as_tensor(np.asarray(values, dtype=np.float64), device=device)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be numeric, got {type(values).__name__}") from exc
-
-
 def _check_state(u0: Any) -> tuple[torch.Tensor, Any]:
     like = u0 if isinstance(u0, torch.Tensor) else None
     device = u0.device if like is not None else torch.device("cpu")
-    u = _as_float64(u0, "u0", device)
+    u = float64_tensor(u0, "u0", device)
     if u.ndim != 2 or u.shape[1] < 6:
         raise ConfigError(f"u0 must have shape (batch, nx) with nx >= 6, got {tuple(u.shape)}")
     if not bool(torch.isfinite(u).all()):
@@ -256,7 +248,7 @@ def _check_state(u0: Any) -> tuple[torch.Tensor, Any]:
 
 
 def _check_times(times: Any, device: torch.device) -> torch.Tensor:
-    t = _as_float64(times, "times", device)
+    t = float64_tensor(times, "times", device)
     if t.ndim != 1 or t.shape[0] < 1:
         raise ConfigError(f"times must have shape (nt,) with nt >= 1, got {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()) or (t.shape[0] > 1 and not bool((t[1:] > t[:-1]).all())):
@@ -265,7 +257,7 @@ def _check_times(times: Any, device: torch.device) -> torch.Tensor:
 
 
 def _per_sample(value: Any, name: str, batch: int, device: torch.device) -> torch.Tensor:
-    v = _as_float64(value, name, device)
+    v = float64_tensor(value, name, device)
     if v.ndim == 0:
         v = v.expand(batch)
     if v.shape != (batch,):
@@ -288,7 +280,7 @@ def _check_length(L: Any) -> float:
 
 
 def _check_forcing(forcing: Any, batch: int, device: torch.device) -> torch.Tensor:
-    f = _as_float64(forcing, "forcing", device)
+    f = float64_tensor(forcing, "forcing", device)
     if f.ndim != 3 or f.shape[0] != batch or f.shape[1] < 1 or f.shape[2] != 4:
         raise ConfigError(f"forcing must have shape ({batch}, J, 4) with columns (A, omega, l, phi), "
                           f"got {tuple(f.shape)}")
@@ -328,7 +320,7 @@ def forcing_average(forcing: Any, nx: int, t: float = 0.0, L: float = 16.0) -> t
     device = forcing.device if like is not None else torch.device("cpu")
     if not isinstance(nx, int) or isinstance(nx, bool) or nx < 1:
         raise ConfigError(f"nx must be a positive integer, got {nx!r}")
-    f = _as_float64(forcing, "forcing", device)
+    f = float64_tensor(forcing, "forcing", device)
     f = _check_forcing(f, f.shape[0] if f.ndim == 3 else -1, device)
     average = _Forcing(f, nx, _check_length(L))
     return _restore(average(torch.full((f.shape[0],), float(t), dtype=torch.float64, device=device)), like)

@@ -31,6 +31,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
+from sciml.data.pdes._common import float64_tensor
 
 __all__ = ["solve", "WaveSolver", "chebyshev_grid", "sample_initial", "generate", "fields", "coords",
            "check_params", "DEFAULTS", "GENERATOR", "BOUNDARY_CONDITIONS"]
@@ -144,7 +145,7 @@ class WaveSolver:
         """
         like = u0 if isinstance(u0, torch.Tensor) else None
         device = u0.device if like is not None else torch.device("cpu")
-        u = _as_float64(u0, "u0", device)
+        u = float64_tensor(u0, "u0", device)
         single = u.ndim == 1
         if single:
             u = u[None]
@@ -153,7 +154,7 @@ class WaveSolver:
             raise ConfigError(f"u0 must have shape (batch, {n}) to match the {n} nodes, got {tuple(u.shape)}")
         if not bool(torch.isfinite(u).all()):
             raise ConfigError("u0 must be finite")
-        t = _as_float64(times, "times", device)
+        t = float64_tensor(times, "times", device)
         if t.ndim != 1 or t.shape[0] < 1 or not bool(torch.isfinite(t).all()) or (
                 t.shape[0] > 1 and not bool((t[1:] > t[:-1]).all())):
             raise ConfigError(f"times must be a finite, strictly increasing (nt,) array, got shape {tuple(t.shape)}")
@@ -170,15 +171,6 @@ class WaveSolver:
         if like is not None and like.is_floating_point():
             out = out.to(like.dtype)
         return out
-
-
-def _as_float64(values: Any, name: str, device: torch.device) -> torch.Tensor:
-    if isinstance(values, torch.Tensor):
-        return values.detach().to(device=device, dtype=torch.float64)
-    try:
-        return torch.as_tensor(np.asarray(values, dtype=np.float64), device=device)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be numeric, got {type(values).__name__}") from exc
 
 
 def _check_nodes(x: Any) -> np.ndarray:
