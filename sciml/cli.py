@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("file", type=Path)
     plot.add_argument("--out", required=True, type=Path, help="PNG file to write")
     plot.add_argument("--index", type=int, default=0, help="sample index (default 0)")
+    plot.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     train = sub.add_parser("train", help="train a model on a dataset")
     train.add_argument("model", help="model name (fno)")
@@ -76,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", dest="which", default="best", choices=("best", "model"),
                     help="best.pt (default) or model.pt (last epoch)")
     ev.add_argument("--device", default="cpu")
-    ev.add_argument("--out", type=Path, default=None, help="metrics JSON (default RUN/eval/<data>.json)")
+    ev.add_argument("--out", type=Path, default=None,
+                    help="metrics JSON (default RUN/eval/<data>.json, replaced on each evaluation)")
+    ev.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
     solve = sub.add_parser("solve", help="solve a sparse SPD system by preconditioned CG")
@@ -98,10 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-test", type=int, default=None, help="samples per test set (default: the demo's)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
-    bench.add_argument("suite", help="suite name (foundation)")
+    bench.add_argument("suite", help="suite name: foundation, linalg, data")
     bench.add_argument("--out", required=True, type=Path)
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the suite)")
+    bench.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     return parser
+
+
+def _refuse_existing(path: Path, force: bool) -> None:
+    from sciml._errors import SciMLError
+
+    if path.exists() and not force:
+        raise SciMLError(f"{path} already exists; pass --force to overwrite it")
 
 
 def _cmd_data(args, log: logging.Logger) -> int:
@@ -148,11 +159,12 @@ def _cmd_data(args, log: logging.Logger) -> int:
                       f"min {s['min']:.4g} max {s['max']:.4g} mean {s['mean']:.4g}")
             for name, shape in summary["coords"].items():
                 print(f"  {name:14s} {str(tuple(shape))}")
-            print("  valid: complete, consistent shapes, all values finite")
+            print("  valid: complete, attributes present, fields agree on the sample count, all values finite")
         return 0
     if args.data_command == "plot":
         from sciml.data.plots import plot_sample
 
+        _refuse_existing(args.out, args.force)
         print(f"wrote {plot_sample(args.file, args.out, index=args.index)}")
         return 0
     raise SystemExit(2)
@@ -175,6 +187,8 @@ def _cmd_train(args, log: logging.Logger) -> int:
 def _cmd_eval(args, log: logging.Logger) -> int:
     from sciml.train import evaluate_run
 
+    if args.out is not None:
+        _refuse_existing(args.out, args.force)
     result = evaluate_run(args.run, args.data, which=args.which, device=args.device, out=args.out)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -198,6 +212,10 @@ def _cmd_solve(args, log: logging.Logger) -> int:
               f"{report['relative_residual']:.3e}")
         print(f"  setup {report['setup_seconds']:.4f} s, solve {report['solve_seconds']:.4f} s "
               f"({1e3 * report['seconds_per_iteration']:.3f} ms/iteration)")
+    if report["converged"] and not report["true_residual_meets_tolerance"]:
+        print(f"sciml: the iteration converged but the recomputed residual {report['relative_residual']:.3e} is above "
+              f"rtol {args.rtol:g}: {args.dtype} cannot reach it (use float64 or a larger --rtol)", file=sys.stderr)
+        return 1
     return 0 if report["converged"] else 1
 
 
@@ -214,6 +232,7 @@ def _cmd_demo(args, log: logging.Logger) -> int:
 def _cmd_bench(args, log: logging.Logger) -> int:
     from sciml.bench import run_suite
 
+    _refuse_existing(args.out, args.force)
     result = run_suite(args.suite, args.out, quick=args.quick)
     print(json.dumps(result.get("summary", {}), indent=2))
     print(f"wrote {args.out}")
@@ -249,6 +268,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head, for example
         sys.stderr.close()
         return 0
+    except OSError as exc:  # an output path that cannot be written, a directory where a file was expected ...
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"sciml: error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         from sciml.train import TrainingError
 

@@ -129,6 +129,13 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, epochs: int | None = None,
     train_config = dict(DEMO["train_config"])
     if epochs is not None:
         train_config["epochs"] = epochs
+    from sciml.config import from_dict
+    from sciml.train import TrainConfig
+
+    from_dict(TrainConfig, train_config, where="demo")  # refuse bad options before generating any data
+    for key, spec in specs.items():
+        if spec["n"] < 1:
+            raise SciMLError(f"the demo needs at least one {key} sample, got {spec['n']}")
     paths = {k: data_dir / f"darcy_{k}_{s['res']}.h5" for k, s in specs.items()}
     gen_seconds = {k: _dataset(paths[k], specs[k]) for k in specs}
 

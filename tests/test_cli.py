@@ -85,3 +85,25 @@ def test_incomplete_dataset_is_refused_by_info(tmp_path, darcy_files, capsys):
         f.attrs["complete"] = False
     assert main(["data", "info", str(path)]) == 2
     assert "is incomplete" in capsys.readouterr().err
+
+
+def test_outputs_are_not_overwritten_and_os_errors_are_one_line(tmp_path, darcy_files, capsys):
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"mine")
+    assert main(["data", "plot", str(darcy_files["test"]), "--out", str(keep)]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err and keep.read_bytes() == b"mine"
+    afile = tmp_path / "afile"
+    afile.write_text("not a directory")
+    assert main(["data", "generate", "darcy", "--out", str(afile / "x.h5"), "--n", "1", "--res", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sciml: error:")
+    assert afile.read_text() == "not a directory"
+
+
+def test_malformed_sample_fields_attribute_is_a_clear_error(tmp_path, darcy_files, capsys):
+    path = tmp_path / "m.h5"
+    path.write_bytes(darcy_files["test"].read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["sample_fields"] = '["input", "missing"]'
+    assert main(["data", "info", str(path)]) == 2
+    assert "lists per-sample field missing in 'sample_fields' but has no such dataset" in capsys.readouterr().err

@@ -36,7 +36,9 @@ def test_fno_output_is_consistent_across_resolutions_and_parities(coarse, fine):
 
 def test_modes_are_counted_as_in_the_paper_and_normalisation_is_saved():
     model = FNO(FNOConfig(in_channels=1, out_channels=1, n_dims=2, modes=12))
-    assert list(model.net.fno_blocks.convs[0].n_modes) == [24, 13]  # 12 positive and 12 negative; rfft half
+    # full axis: k = -12 .. 11 (24 values); half-spectrum axis: k = 0 .. 11 (12 values), as in the paper
+    assert list(model.net.fno_blocks.convs[0].n_modes) == [24, 12]
+    assert tuple(model.net.fno_blocks.convs[0].weight.shape[-2:]) == (24, 12)
     x, y = torch.rand(10, 1, 8, 8) * 9 + 3, torch.rand(10, 1, 8, 8) * 0.01
     model.fit_normalization(x, y)
     weights = model.weights()

@@ -111,3 +111,15 @@ def test_bad_input_is_refused_with_shapes_named():
         pcg(bad, np.ones(16))
     with pytest.raises(DataError, match="unknown norm 'l1'"):
         pcg(A, np.ones(16), norm="l1")
+
+
+def test_zero_preconditioner_and_bad_x0_are_reported_as_such():
+    A = poisson2d(6)
+    result = pcg(A, np.ones(36), M=lambda r: torch.zeros_like(r))
+    assert result.status is SolveStatus.PRECONDITIONER_BREAKDOWN
+    batched = pcg(A, np.ones((2, 36)), M=lambda r: torch.zeros_like(r))
+    assert batched.status == (SolveStatus.PRECONDITIONER_BREAKDOWN,) * 2
+    with pytest.raises(DataError, match=r"x0 has shape \(36, 2\) but b has shape \(2, 36\)"):
+        pcg(A, np.ones((2, 36)), x0=np.zeros((36, 2)))
+    with pytest.raises(DataError, match="complex"):
+        pcg(sp.csr_matrix(np.eye(3, dtype=complex)), np.ones(3))

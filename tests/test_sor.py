@@ -53,3 +53,13 @@ def test_batched_equals_looped_and_bad_omega_is_refused():
         torch.testing.assert_close(single.x, batched.x[i])
     with pytest.raises(ConfigError, match="0 < omega < 2"):
         sor(A, B, omega=2.0)
+
+
+def test_non_finite_or_misshaped_x0_is_refused():
+    from sciml import DataError
+
+    A = poisson2d(3)
+    with pytest.raises(DataError, match="x0 must be finite"):
+        sor(A, np.ones(9), x0=np.full(9, np.nan))
+    with pytest.raises(DataError, match="x0 must be finite with the shape of b"):
+        sor(A, np.ones(9), x0=np.zeros(8))

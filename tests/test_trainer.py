@@ -114,3 +114,24 @@ def test_sigkilled_run_resumes_to_the_same_result_as_an_unbroken_one(darcy_files
         torch.testing.assert_close(a["model"][key], b["model"][key], rtol=1e-5, atol=1e-6)
     assert [r["train_loss"] for r in _lines(broken)] == pytest.approx([r["train_loss"] for r in _lines(tmp_path / "full")],
                                                                         rel=1e-5)
+
+
+def test_resume_can_extend_epochs_and_change_lr_but_not_shrink(darcy_files, tmp_path):
+    run = tmp_path / "run"
+    base = {"modes": 2, "width": 4, "batch_size": 8}
+    train_model("fno", darcy_files["train"], run, overrides={**base, "epochs": 2, "lr": 1e-3}, show_progress=False)
+    train_model("fno", darcy_files["train"], run, overrides={"epochs": 4, "lr": 1e-2}, resume=True,
+                show_progress=False)
+    lines = _lines(run)
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4]
+    # the cosine schedule of the new settings, in closed form: lr(e) = lr * (1 + cos(pi e / epochs)) / 2
+    import math
+
+    assert lines[2]["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 2 / 4)))
+    assert lines[3]["lr"] == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 3 / 4)))
+    before = {p: (run / p).read_bytes() for p in ("model.pt", "summary.json")}
+    train_model("fno", darcy_files["train"], run, resume=True, show_progress=False)  # complete: nothing to do
+    assert {p: (run / p).read_bytes() for p in before} == before
+    with pytest.raises(ConfigError, match="already holds 4 epochs"):
+        train_model("fno", darcy_files["train"], run, overrides={"epochs": 3}, resume=True)
+    assert {p: (run / p).read_bytes() for p in before} == before

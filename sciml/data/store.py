@@ -277,6 +277,16 @@ def open_store(path: str | os.PathLike, *, required: tuple[str, ...] = ()) -> St
             json.loads(handle.attrs["params"])
         except (TypeError, ValueError) as exc:
             raise DataError(f"{path}: root attribute 'params' is not valid JSON") from exc
+        try:
+            names = json.loads(handle.attrs.get("sample_fields", "[]"))
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}: root attribute 'sample_fields' is not valid JSON") from exc
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f"{path}: root attribute 'sample_fields' must be a JSON list of field names")
+        absent = [n for n in names if n not in handle or not isinstance(handle[n], h5py.Dataset)]
+        if absent:
+            raise DataError(f"{path} lists per-sample field{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
+                            f"in 'sample_fields' but has no such dataset")
         store = Store(path, handle)
         if not store.fields:
             raise DataError(f"{path} lists no per-sample fields (root attribute 'sample_fields')")

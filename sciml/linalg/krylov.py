@@ -38,7 +38,7 @@ class SolveStatus(enum.Enum):
                                         "preconditioner (ic0, amg)",
             SolveStatus.BREAKDOWN: "p^T A p <= 0: the matrix is not symmetric positive definite; CG does not apply "
                                    "(use MINRES/GMRES, or check the assembly)",
-            SolveStatus.PRECONDITIONER_BREAKDOWN: "r^T M^-1 r <= 0: the preconditioner is not symmetric positive "
+            SolveStatus.PRECONDITIONER_BREAKDOWN: "r^T M^-1 r <= 0 for r != 0: the preconditioner is not symmetric positive "
                                                   "definite; try jacobi or amg",
             SolveStatus.STAGNATION: "the iterates stopped changing before the tolerance was met; the tolerance may "
                                     "be below what this precision can reach (use float64 or a larger rtol)",
@@ -205,7 +205,10 @@ def pcg(A: Any, b: Any, M: Any = None, *, x0: Any = None, rtol: float = 1e-8, at
         X = torch.zeros_like(B)
         R = B.clone()
     else:
-        X = torch.as_tensor(x0, device=device, dtype=dtype).reshape(B.shape).clone()
+        X0 = torch.as_tensor(x0, device=device, dtype=dtype)
+        if X0.shape != b_t.shape:
+            raise DataError(f"x0 has shape {tuple(X0.shape)} but b has shape {tuple(b_t.shape)}")
+        X = X0.reshape(B.shape).clone()
         if not torch.isfinite(X).all():
             raise DataError("x0 contains NaN or Inf")
         R = B - matvec(X)
@@ -233,9 +236,10 @@ def pcg(A: Any, b: Any, M: Any = None, *, x0: Any = None, rtol: float = 1e-8, at
     Z = precondition(R)
     P = Z.clone()  # P is updated in place; Z may be R itself (no preconditioner)
     rz = (R * Z).sum(-1)
-    if bool((active & ~(rz >= 0)).any()):
+    # an active system has r != 0, so r^T M^-1 r must be positive for an SPD preconditioner
+    if bool((active & ~(rz > 0)).any()):
         stop(~torch.isfinite(rz), SolveStatus.NON_FINITE)
-        stop(rz < 0, SolveStatus.PRECONDITIONER_BREAKDOWN)
+        stop(rz <= 0, SolveStatus.PRECONDITIONER_BREAKDOWN)
     # One pass per iteration; the device syncs only on the few `.any()` checks. Events (breakdown,
     # convergence, stagnation) are classified only when one occurs.
     for it in range(1, maxiter + 1):
@@ -268,9 +272,9 @@ def pcg(A: Any, b: Any, M: Any = None, *, x0: Any = None, rtol: float = 1e-8, at
                 break
         Z = precondition(R)
         rz_new = (R * Z).sum(-1)
-        if bool((active & ~(rz_new >= 0)).any()):
+        if bool((active & ~(rz_new > 0)).any()):
             stop(~torch.isfinite(rz_new), SolveStatus.NON_FINITE)
-            stop(rz_new < 0, SolveStatus.PRECONDITIONER_BREAKDOWN)
+            stop(rz_new <= 0, SolveStatus.PRECONDITIONER_BREAKDOWN)
             if not bool(active.any()):
                 break
         beta = torch.where(active, rz_new / torch.where(rz == 0, torch.ones_like(rz), rz), torch.zeros_like(rz))
@@ -292,7 +296,7 @@ def _pcg_one(matvec, precondition, X: torch.Tensor, R: torch.Tensor, threshold: 
     p = z.clone()
     rz = float(torch.dot(r, z))
     quiet_checks = 0
-    if status is not SolveStatus.CONVERGED and not rz >= 0:
+    if status is not SolveStatus.CONVERGED and not rz > 0:
         status = SolveStatus.NON_FINITE if not math.isfinite(rz) else SolveStatus.PRECONDITIONER_BREAKDOWN
     iterations = 0
     while status is SolveStatus.MAX_ITERATIONS and iterations < maxiter:
@@ -321,7 +325,7 @@ def _pcg_one(matvec, precondition, X: torch.Tensor, R: torch.Tensor, threshold: 
                 break
         z = precondition(r.unsqueeze(0))[0]
         rz_new = float(torch.dot(r, z))
-        if not rz_new >= 0:
+        if not rz_new > 0:
             status = SolveStatus.NON_FINITE if not math.isfinite(rz_new) else SolveStatus.PRECONDITIONER_BREAKDOWN
             break
         p.mul_(rz_new / rz if rz != 0 else 0.0).add_(z)

@@ -58,12 +58,18 @@ def sor(A: Any, b: Any, *, omega: float = 1.0, symmetric: bool = False, x0: Any 
     backward = (TriangularSolver(sp.triu(csr, k=1) + scaled, lower=False, device=B.device, dtype=B.dtype,
                                  method=method) if symmetric else None)
     matvec = as_operator(csr, B.shape[1], B.device, B.dtype)
-    X = torch.zeros_like(B) if x0 is None else torch.as_tensor(x0, device=B.device, dtype=B.dtype).reshape(B.shape)
+    if x0 is None:
+        X = torch.zeros_like(B)
+    else:
+        X0 = torch.as_tensor(x0, device=B.device, dtype=B.dtype)
+        if X0.shape != b_t.shape or not torch.isfinite(X0).all():
+            raise DataError(f"x0 must be finite with the shape of b {tuple(b_t.shape)}, got {tuple(X0.shape)}")
+        X = X0.reshape(B.shape).clone()
     threshold = torch.clamp(rtol * torch.linalg.vector_norm(B, dim=-1), min=atol)
     R = B - matvec(X)
     residual = torch.linalg.vector_norm(R, dim=-1)
     history = [residual]
-    active = residual > threshold
+    active = ~(residual <= threshold)
     iterations = torch.zeros(B.shape[0], dtype=torch.int64, device=B.device)
     status = [SolveStatus.CONVERGED if not a else SolveStatus.MAX_ITERATIONS for a in active.tolist()]
     for _ in range(maxiter):

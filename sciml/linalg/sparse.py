@@ -43,6 +43,8 @@ def from_scipy(A: sp.spmatrix | sp.sparray, *, device: str | torch.device | None
     """
     if not sp.issparse(A):
         raise DataError(f"expected a scipy sparse matrix, got {type(A).__name__}")
+    if np.iscomplexobj(A.data if hasattr(A, "data") else A):
+        raise DataError("A is complex; sciml's sparse kernels take real matrices")
     csr = sp.csr_matrix(A, copy=True)
     csr.sum_duplicates()
     csr.sort_indices()

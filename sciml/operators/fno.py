@@ -6,8 +6,9 @@ checkpoint) and node coordinates appended as input channels (``linspace(0, 1)`` 
 same model evaluates at any resolution: zero-shot super-resolution).
 
 Mode counting: ``modes`` is the paper's count, Fourier modes kept per direction (``k = 0 .. modes-1``
-and their negatives). neuraloperator's ``n_modes`` counts all retained frequencies of an axis, so
-it receives ``2 * modes``.
+and their negatives on full axes, ``k = 0 .. modes-1`` on the last, half-spectrum axis).
+neuraloperator's ``n_modes`` counts the retained frequencies of an axis and keeps
+``n_modes // 2 + 1`` on the last one, so it receives ``2 * modes`` and ``2 * modes - 1`` there.
 
 The spectral layers are :class:`sciml.operators._spectral.SpectralConvND`, which fixes
 neuraloperator 2.0.0's handling of odd grid sizes (see that module).
@@ -84,7 +85,9 @@ class FNO(nn.Module):
 
         self.config = config
         self.net = _NeuralopFNO(
-            n_modes=(2 * config.modes,) * config.n_dims,
+            # full axes keep frequencies -modes .. modes-1 (2*modes values); neuraloperator keeps
+            # n//2 + 1 on the last, half-spectrum axis, so 2*modes - 1 gives 0 .. modes-1 there
+            n_modes=(2 * config.modes,) * (config.n_dims - 1) + (2 * config.modes - 1,),
             in_channels=config.in_channels + config.n_dims,
             out_channels=config.out_channels,
             hidden_channels=config.width,

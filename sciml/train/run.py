@@ -57,7 +57,8 @@ def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.Pa
         spec.prepare(model, train_data)
     trainer = Trainer(spec.method(model), train_data, config=configs["train"], run_dir=out, model_name=spec.name,
                       model_config=model_config, val_data=val_data, resume=resume, force=force,
-                      extra_config={"data": {"train": str(train_path), "val": str(val_path) if val_path else None}},
+                      extra_config={"data": {"train": str(Path(train_path).resolve()),
+                                             "val": str(Path(val_path).resolve()) if val_path else None}},
                       show_progress=show_progress)
     return trainer.fit()
 

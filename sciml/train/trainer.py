@@ -9,7 +9,7 @@ checkpoints with RNG states, exact resume, best-model tracking, and torchrun/DDP
 Run directory::
 
     config.yaml      the model and training configuration and the data paths
-    checkpoint.pt    latest training state (model, optimiser, scheduler, epoch, RNG, best)
+    checkpoint.pt    latest training state (model, optimiser, epoch, RNG, best)
     best.pt          model with the lowest validation metric (or the last, without validation)
     model.pt         model after the last epoch
     metrics.jsonl    one JSON line per completed epoch
@@ -55,7 +55,9 @@ class TrainConfig:
     epochs : total epochs (a resumed run continues up to this count)
     batch_size : global batch size (split evenly over DDP processes)
     lr, weight_decay : AdamW learning rate and weight decay
-    scheduler : ``cosine`` (to zero over ``epochs``), ``step`` (times ``gamma`` every ``step_size`` epochs), ``none``
+    scheduler : ``cosine`` (to zero over ``epochs``), ``step`` (times ``gamma`` every ``step_size`` epochs), ``none``;
+        the learning rate of epoch ``e`` is set in closed form from these, so a resumed run may
+        change ``lr``, ``epochs`` (extending a cosine schedule stretches it) and the schedule
     checkpoint_every : epochs between checkpoints (the last epoch is always saved)
     seed : seeds initialisation and the per-epoch shuffling
     num_workers : DataLoader worker processes
@@ -168,7 +170,6 @@ class Trainer:
         self._check_run_dir(resume, force)
         self.module = method.model.to(self.device)
         self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = self._make_scheduler()
         self.start_epoch = 0
         self.saved_epoch = 0  # epochs contained in checkpoint.pt
         self.best: dict[str, Any] = {"value": math.inf, "epoch": 0}
@@ -193,13 +194,19 @@ class Trainer:
                     (self.run_dir / name).unlink(missing_ok=True)
         self._barrier()
 
-    def _make_scheduler(self):
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate of epoch ``epoch`` (0-based) under the configured schedule."""
         c = self.config
         if c.scheduler == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=c.epochs)
+            return c.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / c.epochs))
         if c.scheduler == "step":
-            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=c.step_size, gamma=c.gamma)
-        return None
+            return c.lr * c.gamma ** (epoch // c.step_size)
+        return c.lr
+
+    def _set_epoch_hyperparameters(self, epoch: int) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(epoch)
+            group["weight_decay"] = self.config.weight_decay
 
     def _load_state(self) -> None:
         state = load_checkpoint(self.run_dir / "checkpoint.pt", map_location=self.device)
@@ -208,9 +215,10 @@ class Trainer:
                              f"not {self.model_name!r}")
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self.scheduler is not None and state.get("scheduler") is not None:
-            self.scheduler.load_state_dict(state["scheduler"])
         self.start_epoch = self.saved_epoch = int(state["epoch"])
+        if self.config.epochs < self.start_epoch:
+            raise ConfigError(f"{self.run_dir} already holds {self.start_epoch} epochs; --set epochs to at least "
+                              f"that to resume (more to extend it)")
         self.best = dict(state["best"])
         set_rng_state(state["rng"])
         if self.dist.is_main:
@@ -261,7 +269,6 @@ class Trainer:
             "format": "sciml-checkpoint", "sciml_version": __version__, "model_name": self.model_name,
             "model_config": to_dict(self.model_config), "train_config": to_dict(self.config),
             "model": weights, "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "epoch": epoch, "rng": rng_state(), "best": self.best, "world_size": self.dist.world_size})
 
     def _write_config(self) -> None:
@@ -288,8 +295,9 @@ class Trainer:
                 totals[name] = totals.get(name, torch.zeros((), dtype=torch.float64)) + value.detach().double().cpu()
             count += _batch_size(batch)
         if self.dist.enabled:
-            packed = torch.stack([count] + [totals[k] for k in sorted(totals)])
+            packed = torch.stack([count] + [totals[k] for k in sorted(totals)]).to(self.device)
             dist.all_reduce(packed)
+            packed = packed.cpu()
             count, totals = packed[0], {k: packed[i + 1] for i, k in enumerate(sorted(totals))}
         return {f"val_{k}": float(v / count) for k, v in totals.items()}
 
@@ -297,6 +305,11 @@ class Trainer:
         """Train from the current epoch to ``config.epochs``; returns the summary written to ``summary.json``."""
         c = self.config
         main = self.dist.is_main
+        if self.resume and self.start_epoch >= c.epochs:
+            # already complete: leave model.pt and summary.json as they are
+            summary_file = self.run_dir / "summary.json"
+            if summary_file.exists():
+                return json.loads(summary_file.read_text())
         if self.start_epoch == 0:
             torch.manual_seed(c.seed)
         if main:
@@ -315,6 +328,7 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, c.epochs):
                 self.module.train()
+                self._set_epoch_hyperparameters(epoch)
                 loss_sum, seen, steps = 0.0, 0, 0
                 tic = time.perf_counter()
                 for batch in self._loader(self.train_data, train=True, epoch=epoch):
@@ -334,13 +348,13 @@ class Trainer:
                     steps += 1
                 train_seconds = time.perf_counter() - tic
                 stats = torch.tensor([loss_sum, float(seen)], dtype=torch.float64)
-                if self.dist.enabled:
+                if self.dist.enabled:  # NCCL reduces device tensors only
+                    stats = stats.to(self.device)
                     dist.all_reduce(stats)
+                    stats = stats.cpu()
                 record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[1]),
                                           "lr": self.optimizer.param_groups[0]["lr"]}
                 record.update(self._validate())
-                if self.scheduler is not None:
-                    self.scheduler.step()
                 record.update({"epoch_seconds": train_seconds,
                                "samples_per_s": float(stats[1]) / max(train_seconds, 1e-9),
                                "world_size": self.dist.world_size})
