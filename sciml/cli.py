@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     solve.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    rep = sub.add_parser("reproduce", help="run a registered paper experiment and write its report")
+    rep.add_argument("experiment", help="experiment name (relax-sor-sequence)")
+    rep.add_argument("--scale", default="small", help="smoke, small (default) or paper")
+    rep.add_argument("--out", required=True, type=Path, help="run directory")
+    rep.add_argument("--device", default="cpu")
+    rep.add_argument("--force", action="store_true", help="run again over existing results")
+
     demo = sub.add_parser("demo", help="Darcy data -> FNO -> report, about three minutes on a CPU")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's)")
@@ -219,6 +226,15 @@ def _cmd_solve(args, log: logging.Logger) -> int:
     return 0 if report["converged"] else 1
 
 
+def _cmd_reproduce(args, log: logging.Logger) -> int:
+    from sciml.experiments import run_experiment
+
+    results = run_experiment(args.experiment, args.out, scale=args.scale, device=args.device, force=args.force)
+    log.info("%s (%s) finished in %.1f s", args.experiment, args.scale, results["seconds"])
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def _cmd_demo(args, log: logging.Logger) -> int:
     from sciml.demo import run_demo
 
@@ -254,7 +270,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sciml.runtime import configure_logging, set_threads
 
     log = configure_logging(logging.WARNING if args.quiet else logging.INFO)
-    handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "solve": _cmd_solve, "demo": _cmd_demo,
+    handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "solve": _cmd_solve, "reproduce": _cmd_reproduce,
+                "demo": _cmd_demo,
                 "bench": _cmd_bench}
     try:
         set_threads(args.threads)
