@@ -16,7 +16,7 @@ import scipy.io
 import scipy.sparse as sp
 import torch
 
-from sciml._errors import ConfigError, DataError
+from sciml._errors import DataError
 
 __all__ = ["read_matrix", "read_vector", "check_spd_input", "solve_files"]
 
@@ -99,15 +99,16 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     from sciml.runtime import resolve_device, resolve_dtype
 
     dev, dt = resolve_device(device), resolve_dtype(dtype)
-    if Path(precond).is_dir():
-        raise ConfigError(f"{precond} is a directory: learned preconditioners from run directories arrive with "
-                          f"sciml.learned and are not available in this version; choose one of none, jacobi, ssor, "
-                          f"ic0, amg, amg-sa, amg-rs")
     A = read_matrix(matrix)
     check_spd_input(A, f"matrix {matrix}")
     b = read_vector(rhs, A.shape[0]) if rhs is not None else np.ones(A.shape[0])
     tic = time.perf_counter()
-    M = preconditioner(precond, A, device=dev, dtype=dt)
+    if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg run directory)
+        from sciml.learned.neural_pcg import preconditioner_from_run
+
+        M = preconditioner_from_run(precond, A, device=dev, dtype=dt)
+    else:
+        M = preconditioner(precond, A, device=dev, dtype=dt)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     setup = time.perf_counter() - tic

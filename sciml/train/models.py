@@ -75,17 +75,29 @@ def _fno_config_cls() -> type:
     return FNOConfig
 
 
-MODELS: dict[str, ModelSpec] = {
-    "fno": ModelSpec(name="fno", config_cls=_fno_config_cls(), build=_build_fno, method=_regression,
-                     dataset=_pair_dataset, complete_config=_complete_grid_config, prepare=_fit_fno_normalization),
-}
+def _fno_spec() -> ModelSpec:
+    return ModelSpec(name="fno", config_cls=_fno_config_cls(), build=_build_fno, method=_regression,
+                     dataset=_pair_dataset, complete_config=_complete_grid_config, prepare=_fit_fno_normalization)
+
+
+def _neural_pcg_spec() -> ModelSpec:
+    from sciml.learned import neural_pcg as npcg
+
+    return ModelSpec(name="neural-pcg", config_cls=npcg.NeuralPCGConfig, build=npcg.spec_build,
+                     method=npcg.spec_method, dataset=npcg.spec_dataset,
+                     complete_config=npcg.spec_complete_config, prepare=npcg.spec_prepare)
+
+
+# Each entry builds its spec on first use, so `sciml train fno` does not import torch_geometric.
+_SPECS: dict[str, Callable[[], ModelSpec]] = {"fno": _fno_spec, "neural-pcg": _neural_pcg_spec}
+MODELS = tuple(_SPECS)
 
 
 def resolve_model(name: str) -> ModelSpec:
     """The :class:`ModelSpec` called ``name``; an unknown name lists the choices."""
-    if name not in MODELS:
+    if name not in _SPECS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    return MODELS[name]
+    return _SPECS[name]()
 
 
 def load_model(path: str | os.PathLike, *, which: str = "best", map_location: str | torch.device = "cpu"

@@ -9,9 +9,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from sciml._errors import ConfigError
-from sciml.data.pdes import burgers, combined, darcy, heat, navier_stokes, poisson_mesh, wave
+from sciml.data.pdes import burgers, combined, darcy, diffusion_systems, heat, navier_stokes, poisson_mesh, wave
 
-__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "PDES", "resolve_pde"]
+__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "diffusion_systems", "PDES",
+           "resolve_pde"]
 
 PDES: dict[str, ModuleType] = {
     "darcy": darcy,
@@ -21,6 +22,7 @@ PDES: dict[str, ModuleType] = {
     "combined": combined,
     "wave": wave,
     "poisson-mesh": poisson_mesh,
+    "diffusion-systems": diffusion_systems,
 }
 
 

@@ -1,0 +1,572 @@
+"""Learned incomplete-Cholesky-like factors for preconditioned CG: Neural PCG and NeuralIF.
+
+A graph network reads a sparse SPD matrix ``A`` (nodes = unknowns, edges = off-diagonal nonzeros)
+and predicts a lower triangular ``L`` with exactly the sparsity of ``tril(A)``; ``P = L L^T``
+approximates ``A`` and CG is preconditioned by ``P^-1 r = L^-T L^-1 r`` (two sparse triangular
+solves). Two training losses, both computed with sparse products (``P`` is never formed):
+
+* ``"solution"`` (Li, Chen, Du, Matusik, arXiv 2305.16432): ``||L L^T x - b||^2 / ||b||^2`` over
+  training systems with known solutions ``x = A^-1 b``;
+* ``"frobenius"`` (Hausner, Oktem, Sjolund, arXiv 2305.16368): ``||(L L^T - A) z||^2 / ||A||_F^2``
+  with ``z ~ N(0, I)``, an unbiased estimate of the relative squared Frobenius error; needs no solutions.
+
+Parametrisation
+---------------
+With ``D = diag(A)`` the network sees the symmetrically scaled matrix ``Ahat = D^-1/2 A D^-1/2``
+(unit diagonal, so its features do not depend on the scale of ``A``) and predicts ``Lhat``; the
+factor is the row scaling ``L = D^1/2 Lhat``, so that ``L L^T = D^1/2 Lhat Lhat^T D^1/2`` has the
+scale of ``A``. The entries of ``Lhat`` are a correction to symmetric Gauss-Seidel::
+
+    Lhat_ii = softplus(h_i + c) + diag_eps        (c such that Lhat_ii = 1 when h_i = 0)
+    Lhat_ij = Ahat_ij + g_ij                      (j < i, (i, j) a nonzero of A)
+
+with ``h`` from a node head and ``g`` from an edge head whose last layers start at zero, so an
+untrained network gives ``P = (D + L_A) D^-1 (D + L_A^T)``, the SSOR preconditioner with
+``omega = 1``, and training improves on it. The diagonal is positive by construction (at least
+``diag_eps * sqrt(A_ii)``), so ``P`` is SPD.
+
+Node features: ``log(A_ii / mean(diag A))`` and the row sum of ``Ahat`` (about 0 inside the domain
+of a pure diffusion operator, positive next to Dirichlet boundaries). Edge features (edge
+``j -> i`` for the nonzero ``A_ij``): ``Ahat_ij``, ``+1`` for ``j < i`` and ``-1`` for ``j > i`` (the
+factor is not symmetric), and ``log(A_jj / A_ii)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from torch_geometric.nn import MessagePassing
+
+from sciml._errors import ConfigError, DataError, SciMLError
+from sciml.data.pdes.diffusion_systems import SystemsDataset, check_pattern, load_systems
+from sciml.linalg.precond import Preconditioner, _scipy_csr
+from sciml.linalg.sparse import _csr_tensor
+
+__all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "SparsityPattern", "solution_loss", "frobenius_loss",
+           "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
+           "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
+
+MODEL_NAME = "neural-pcg"
+NODE_FEATURES = 2
+EDGE_FEATURES = 3
+SYMMETRY_RTOL = 1e-10  # |A - A^T| above this fraction of max |A| is not symmetric
+EVALUATION_SEED = 0  # the Frobenius probes of evaluate() are drawn from this seed, so validation is repeatable
+
+
+@dataclass(frozen=True)
+class NeuralPCGConfig:
+    """Configuration of :class:`NeuralPCG` and of its training loss.
+
+    Attributes
+    ----------
+    hidden : width of node and edge embeddings and of the MLPs
+    layers : message-passing layers
+    loss : ``"solution"`` (Li et al.; needs stored solutions) or ``"frobenius"`` (NeuralIF; stochastic)
+    probes : random vectors ``z`` per system for the Frobenius loss
+    diag_eps : lower bound of the scaled diagonal ``L_ii / sqrt(A_ii)``, in ``(0, 1)``
+    """
+
+    hidden: int = 16
+    layers: int = 3
+    loss: Literal["solution", "frobenius"] = "solution"
+    probes: int = 4
+    diag_eps: float = 1e-3
+
+    def __post_init__(self):
+        for name in ("hidden", "layers", "probes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.loss not in ("solution", "frobenius"):
+            raise ValueError(f"loss must be 'solution' or 'frobenius', got {self.loss!r}")
+        if not 0 < self.diag_eps < 1:
+            raise ValueError(f"diag_eps must lie in (0, 1), got {self.diag_eps}")
+
+
+class SparsityPattern:
+    """Index maps of a CSR pattern that is structurally symmetric with a full diagonal, and of ``tril``.
+
+    Built once per pattern (validated with numpy on the CPU), then held on ``device``.
+
+    Attributes
+    ----------
+    n, nnz : size and nonzeros of ``A``
+    row, col : ``(nnz,)`` int64 row and column of every nonzero of ``A`` (CSR order)
+    diagonal : ``(n,)`` positions of ``A_ii`` in the CSR values
+    edge_index : ``(2, num_edges)`` graph edges ``col -> row`` of the off-diagonal nonzeros (source first)
+    edge_position : ``(num_edges,)`` positions of those nonzeros in the CSR values
+    edge_sign : ``(num_edges,)`` float64, +1 for ``col < row`` (strictly lower nonzeros), -1 otherwise
+    lower_edges : ``(num_lower,)`` ids of the edges with ``col < row``, in CSR order
+    lower_crow, lower_col : the CSR pattern of ``tril(A)`` (int32), ``(n + 1,)`` and ``(n + num_lower,)``
+    lower_row, lower_col64 : ``(n + num_lower,)`` int64 rows and columns of the entries of ``tril(A)``
+    lower_gather : ``(n + num_lower,)`` where each entry of ``tril`` comes from in ``[diagonal (n), lower edges]``
+    """
+
+    def __init__(self, crow: torch.Tensor, col: torch.Tensor, *, where: str = "A"):
+        crow_np = crow.detach().cpu().numpy()
+        col_np = col.detach().cpu().numpy()
+        n = check_pattern(crow_np, col_np, where=where)
+        row = np.repeat(np.arange(n, dtype=np.int64), np.diff(crow_np))
+        col64 = col_np.astype(np.int64)
+        key = row * n + col64
+        transposed = col64 * n + row
+        on_diagonal = row == col64
+        diagonal_rows = row[on_diagonal]
+        if diagonal_rows.size != n:
+            absent = np.setdiff1d(np.arange(n), diagonal_rows)[0]
+            raise DataError(f"{where}: row {absent} has no stored diagonal entry; an SPD matrix needs all of them")
+        position = np.minimum(np.searchsorted(key, transposed), len(key) - 1)
+        missing = np.flatnonzero(key[position] != transposed)
+        if missing.size:
+            i, j = row[missing[0]], col64[missing[0]]
+            raise DataError(f"{where}: the sparsity pattern is not symmetric (entry ({i}, {j}) is stored but "
+                            f"({j}, {i}) is not); the learned factor needs a structurally symmetric pattern")
+        off = np.flatnonzero(~on_diagonal)
+        is_lower = col64[off] < row[off]
+        tril = np.flatnonzero(col64 <= row)
+        lower_row = row[tril]
+        lower_col = col64[tril]
+        # an entry of tril is the diagonal of its row (node id) or the k-th strict lower nonzero in CSR order,
+        # which is the k-th lower edge: edges are listed in CSR order too
+        gather = np.where(lower_row == lower_col, lower_row, 0)
+        strict = lower_row != lower_col
+        gather[strict] = n + np.arange(int(strict.sum()))
+
+        device = crow.device
+        self.n, self.nnz = n, len(col_np)
+        self.device = device
+
+        def tensor(array: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array)).to(device=device, dtype=dtype)
+
+        self.row, self.col = tensor(row), tensor(col64)
+        self.diagonal = tensor(np.flatnonzero(on_diagonal))
+        self.edge_index = tensor(np.stack([col64[off], row[off]]))
+        self.edge_position = tensor(off)
+        self.edge_sign = tensor(np.where(is_lower, 1.0, -1.0), torch.float64)
+        self.lower_edges = tensor(np.flatnonzero(is_lower))
+        self.lower_crow = tensor(np.concatenate([[0], np.cumsum(np.bincount(lower_row, minlength=n))]), torch.int32)
+        self.lower_col = tensor(lower_col, torch.int32)
+        self.lower_row = tensor(lower_row)
+        self.lower_col64 = tensor(lower_col)
+        self.lower_gather = tensor(gather)
+        self._crow, self._col = crow.detach().clone(), col.detach().clone()
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+    @property
+    def lower_nnz(self) -> int:
+        return int(self.lower_row.shape[0])
+
+    def matches(self, crow: torch.Tensor, col: torch.Tensor) -> bool:
+        """Whether ``(crow, col)`` is this pattern (same device, same indices)."""
+        return (crow.device == self.device and crow.shape == self._crow.shape and col.shape == self._col.shape
+                and torch.equal(crow, self._crow.to(crow.dtype)) and torch.equal(col, self._col.to(col.dtype)))
+
+    @staticmethod
+    def _product(values: torch.Tensor, x: torch.Tensor, out_index: torch.Tensor, in_index: torch.Tensor,
+                 n: int) -> torch.Tensor:
+        contributions = values * x[..., in_index]
+        return contributions.new_zeros(contributions.shape[:-1] + (n,)).index_add(-1, out_index, contributions)
+
+    def matvec(self, values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``A x`` with ``A`` on this pattern; differentiable. ``values (..., nnz)``, ``x (..., n)`` broadcast."""
+        return self._product(values, x, self.row, self.col, self.n)
+
+    def lower_matvec(self, lower: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``L x`` with ``L`` on the pattern of ``tril(A)``. ``lower (..., lower_nnz)``, ``x (..., n)``."""
+        return self._product(lower, x, self.lower_row, self.lower_col64, self.n)
+
+    def lower_t_matvec(self, lower: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``L^T x`` with ``L`` on the pattern of ``tril(A)``. ``lower (..., lower_nnz)``, ``x (..., n)``."""
+        return self._product(lower, x, self.lower_col64, self.lower_row, self.n)
+
+    def __repr__(self) -> str:
+        return f"SparsityPattern(n={self.n}, nnz={self.nnz}, lower_nnz={self.lower_nnz}, device={self.device})"
+
+
+def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
+
+
+class MatrixGraphLayer(MessagePassing):
+    """One message-passing layer on the graph of a sparse matrix, updating edges and nodes.
+
+    ``e_ji <- e_ji + phi_e([x_i, x_j, e_ji])``, then ``x_i <- skip(x_i) + phi_x([x_i, sum_j phi_m([x_j, e_ji])])``.
+
+    Parameters
+    ----------
+    in_channels, out_channels : node embedding widths before and after the layer
+    edge_channels : edge embedding width (kept)
+
+    Shapes
+    ------
+    ``x (num_nodes, in_channels)``, ``edge_index (2, num_edges)`` (source row first),
+    ``edge_attr (num_edges, edge_channels)`` -> ``(x (num_nodes, out_channels), edge_attr (num_edges, edge_channels))``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, edge_channels: int):
+        super().__init__(aggr="add")
+        self.in_channels, self.out_channels, self.edge_channels = in_channels, out_channels, edge_channels
+        self.edge_mlp = _mlp(2 * in_channels + edge_channels, edge_channels, edge_channels)
+        self.message_mlp = _mlp(in_channels + edge_channels, out_channels, out_channels)
+        self.node_mlp = _mlp(in_channels + out_channels, out_channels, out_channels)
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Linear(in_channels, out_channels, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                edge_attr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        source, target = edge_index
+        edge_attr = edge_attr + self.edge_mlp(torch.cat([x[target], x[source], edge_attr], dim=-1))
+        return self.propagate(edge_index, x=x, edge_attr=edge_attr), edge_attr
+
+    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
+        return self.message_mlp(torch.cat([x_j, edge_attr], dim=-1))
+
+    def update(self, aggr_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.skip(x) + self.node_mlp(torch.cat([x, aggr_out], dim=-1))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, edge_channels={self.edge_channels})"
+
+
+class NeuralPCG(nn.Module):
+    """Graph network mapping an SPD matrix to a lower triangular factor ``L`` on the pattern of ``tril(A)``.
+
+    See the module docstring for the parametrisation (``L = D^1/2 Lhat``, SSOR at initialisation).
+    Systems that share one pattern run as one disjoint union of graphs.
+
+    Parameters
+    ----------
+    config : :class:`NeuralPCGConfig`
+
+    Shapes
+    ------
+    ``forward(crow (n + 1,), col (nnz,), values (nnz,) or (batch, nnz))`` -> ``L`` values
+    ``(lower_nnz,)`` or ``(batch, lower_nnz)`` in the CSR order of ``tril(A)``
+    (:meth:`pattern` gives its ``lower_crow``, ``lower_col``). The network runs in the dtype of
+    its parameters; ``L`` has the dtype of ``values``.
+    """
+
+    def __init__(self, config: NeuralPCGConfig):
+        super().__init__()
+        self.config = config
+        width = config.hidden
+        self.node_encoder = nn.Linear(NODE_FEATURES, width)
+        self.edge_encoder = nn.Linear(EDGE_FEATURES, width)
+        self.layers = nn.ModuleList(MatrixGraphLayer(width, width, width) for _ in range(config.layers))
+        self.diagonal_head = _mlp(width, width, 1)
+        self.lower_head = _mlp(3 * width, width, 1)
+        # softplus(h + shift) + diag_eps = 1 at h = 0
+        self.diagonal_shift = math.log(math.expm1(1.0 - config.diag_eps))
+        self._pattern: SparsityPattern | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in (self.node_encoder, self.edge_encoder):
+            module.reset_parameters()
+        for layer in self.layers:
+            layer.reset_parameters()
+        for head in (self.diagonal_head, self.lower_head):
+            head[0].reset_parameters()
+            nn.init.zeros_(head[-1].weight)  # start from symmetric Gauss-Seidel (see the module docstring)
+            nn.init.zeros_(head[-1].bias)
+
+    def pattern(self, crow: torch.Tensor, col: torch.Tensor) -> SparsityPattern:
+        """The validated :class:`SparsityPattern` of ``(crow, col)``; the last one is cached."""
+        if self._pattern is None or not self._pattern.matches(crow, col):
+            self._pattern = SparsityPattern(crow, col)
+        return self._pattern
+
+    def forward(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        pattern = self.pattern(crow, col)
+        single = values.ndim == 1
+        values = values.unsqueeze(0) if single else values
+        if values.ndim != 2 or values.shape[1] != pattern.nnz:
+            raise DataError(f"values must have shape ({pattern.nnz},) or (batch, {pattern.nnz}) for this pattern, "
+                            f"got {tuple(values.shape[1:] if single else values.shape)}")
+        if not values.is_floating_point():
+            raise DataError(f"values must be floating point, got {values.dtype}")
+        batch, n = values.shape[0], pattern.n
+        diag = values[:, pattern.diagonal]
+        if not bool((diag > 0).all()):
+            raise DataError("A has a non-positive diagonal entry; the learned factor needs an SPD matrix")
+        root = diag.sqrt()
+        source, target = pattern.edge_index
+        scaled = values[:, pattern.edge_position] / (root[:, source] * root[:, target])  # Ahat_ij, (batch, E)
+        log_diag = torch.log(diag / diag.mean(dim=1, keepdim=True))
+        row_sum = 1.0 + scaled.new_zeros(batch, n).index_add(1, target, scaled)
+        dtype = self.node_encoder.weight.dtype
+        node_features = torch.stack([log_diag, row_sum], dim=-1).to(dtype).reshape(batch * n, NODE_FEATURES)
+        edge_features = torch.stack([scaled, pattern.edge_sign.to(scaled.dtype).expand_as(scaled),
+                                     log_diag[:, source] - log_diag[:, target]], dim=-1)
+        num_edges = pattern.num_edges
+        edge_features = edge_features.to(dtype).reshape(batch * num_edges, EDGE_FEATURES)
+        offsets = n * torch.arange(batch, device=values.device)
+        edge_index = (pattern.edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, batch * num_edges)
+
+        x = self.node_encoder(node_features)
+        e = self.edge_encoder(edge_features)
+        for layer in self.layers:
+            x, e = layer(x, edge_index, e)
+
+        h = self.diagonal_head(x).view(batch, n).to(values.dtype)
+        diagonal = nn.functional.softplus(h + self.diagonal_shift) + self.config.diag_eps
+        lower = pattern.lower_edges
+        x = x.view(batch, n, -1)
+        head_input = torch.cat([x[:, target[lower]], x[:, source[lower]], e.view(batch, num_edges, -1)[:, lower]], -1)
+        off_diagonal = scaled[:, lower] + self.lower_head(head_input).squeeze(-1).to(values.dtype)
+        lower_hat = torch.cat([diagonal, off_diagonal], dim=1)[:, pattern.lower_gather]
+        factor = root[:, pattern.lower_row] * lower_hat
+        return factor[0] if single else factor
+
+    @torch.no_grad()
+    def factor(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """``L`` of one system as a torch sparse CSR tensor (int32 indices, dtype and device of ``values``).
+
+        Shapes: ``crow (n + 1,)``, ``col (nnz,)``, ``values (nnz,)`` -> ``L (n, n)``.
+        """
+        if values.ndim != 1:
+            raise DataError(f"factor takes one system, values (nnz,); got shape {tuple(values.shape)}")
+        lower = self(crow, col, values)
+        pattern = self.pattern(crow, col)
+        return _csr_tensor(pattern.lower_crow, pattern.lower_col, lower, (pattern.n, pattern.n))
+
+    def __repr__(self) -> str:
+        c = self.config
+        params = sum(p.numel() for p in self.parameters())
+        return f"NeuralPCG(hidden={c.hidden}, layers={c.layers}, loss={c.loss!r}, parameters={params})"
+
+
+def _reduce(per_system: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return per_system.mean()
+    if reduction == "sum":
+        return per_system.sum()
+    if reduction == "none":
+        return per_system
+    raise ConfigError(f"unknown reduction {reduction!r}; choose one of mean, sum, none")
+
+
+def solution_loss(pattern: SparsityPattern, lower: torch.Tensor, solution: torch.Tensor, rhs: torch.Tensor, *,
+                  reduction: str = "mean") -> torch.Tensor:
+    """Neural PCG's loss: ``||L L^T x - b||^2 / ||b||^2`` per system, from two sparse products.
+
+    Shapes: ``lower (batch, lower_nnz)``, ``solution``, ``rhs`` ``(batch, n)`` -> a scalar
+    (``reduction="mean"`` or ``"sum"``) or ``(batch,)`` (``"none"``).
+    """
+    residual = pattern.lower_matvec(lower, pattern.lower_t_matvec(lower, solution)) - rhs
+    per_system = residual.square().sum(-1) / rhs.square().sum(-1).clamp_min(torch.finfo(rhs.dtype).tiny)
+    return _reduce(per_system, reduction)
+
+
+def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.Tensor, *,
+                   probes: int | torch.Tensor = 1, generator: torch.Generator | None = None,
+                   reduction: str = "mean") -> torch.Tensor:
+    """NeuralIF's loss: ``mean_k ||(L L^T - A) z_k||^2 / ||A||_F^2`` per system, ``z_k ~ N(0, I)``.
+
+    Its expectation is ``||L L^T - A||_F^2 / ||A||_F^2``.
+
+    Parameters
+    ----------
+    probes : the number of random ``z`` per system (drawn with ``generator``), or the probes themselves
+
+    Shapes: ``lower (batch, lower_nnz)``, ``values (batch, nnz)``, ``probes`` tensor ``(batch, k, n)``
+    -> a scalar or ``(batch,)`` as in :func:`solution_loss`.
+    """
+    batch = values.shape[0]
+    if isinstance(probes, torch.Tensor):
+        z = probes.to(values.dtype)
+        if z.ndim != 3 or z.shape[0] != batch or z.shape[2] != pattern.n:
+            raise DataError(f"probes must have shape ({batch}, k, {pattern.n}), got {tuple(z.shape)}")
+    else:
+        z = torch.randn(batch, int(probes), pattern.n, generator=generator, dtype=values.dtype, device=values.device)
+    lower_k, values_k = lower.unsqueeze(1), values.unsqueeze(1)
+    error = pattern.lower_matvec(lower_k, pattern.lower_t_matvec(lower_k, z)) - pattern.matvec(values_k, z)
+    per_system = error.square().sum(-1).mean(-1) / values.square().sum(-1)
+    return _reduce(per_system, reduction)
+
+
+class NeuralPCGMethod:
+    """The training method of :class:`NeuralPCG` for :class:`sciml.train.Trainer`.
+
+    ``step`` returns the loss named by ``model.config.loss``; ``evaluate`` returns per-batch sums
+    of that loss (``loss``, the validation metric), of ``solution_loss`` and of ``frobenius_loss``
+    (its probes drawn from a fixed seed, so validation is repeatable).
+
+    Shapes
+    ------
+    batch: the default collation of :class:`~sciml.data.pdes.diffusion_systems.SystemsDataset` items,
+    a dict with ``values (B, nnz)``, ``rhs (B, n)``, ``solution (B, n)``, ``crow (B, n + 1)``,
+    ``col (B, nnz)`` (one pattern shared by the batch).
+    """
+
+    metric = "loss"
+    KEYS = ("values", "rhs", "solution", "crow", "col")
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+
+    def _network(self) -> NeuralPCG:
+        return getattr(self.model, "module", self.model)  # under DDP the trainer wraps the model
+
+    def _unpack(self, batch: Any) -> tuple[torch.Tensor, ...]:
+        if not isinstance(batch, dict) or any(k not in batch for k in self.KEYS):
+            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+            raise DataError(f"a neural-pcg batch is a dict with {', '.join(self.KEYS)}; got {found}")
+        values, rhs, solution, crow, col = (batch[k] for k in self.KEYS)
+        if crow.ndim == 2:
+            if not (bool((crow == crow[:1]).all()) and bool((col == col[:1]).all())):
+                raise DataError("the systems of a batch must share one sparsity pattern")
+            crow, col = crow[0], col[0]
+        return values, rhs, solution, crow, col
+
+    def _losses(self, batch: Any, *, reduction: str, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+        values, rhs, solution, crow, col = self._unpack(batch)
+        lower = self.model(crow, col, values)
+        pattern = self._network().pattern(crow, col)
+        losses = {}
+        if generator is not None or self._network().config.loss == "solution":
+            losses["solution_loss"] = solution_loss(pattern, lower, solution, rhs, reduction=reduction)
+        if generator is not None or self._network().config.loss == "frobenius":
+            losses["frobenius_loss"] = frobenius_loss(pattern, lower, values, probes=self._network().config.probes,
+                                                      generator=generator, reduction=reduction)
+        losses["loss"] = losses[f"{self._network().config.loss}_loss"]
+        return losses
+
+    def step(self, batch: Any) -> dict[str, torch.Tensor]:
+        return {"loss": self._losses(batch, reduction="mean", generator=None)["loss"]}
+
+    @torch.no_grad()
+    def evaluate(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Per-batch sums of ``loss``, ``solution_loss`` and ``frobenius_loss`` (the trainer divides by the count)."""
+        values = self._unpack(batch)[0]
+        generator = torch.Generator(device=values.device).manual_seed(EVALUATION_SEED)
+        return self._losses(batch, reduction="sum", generator=generator)
+
+
+class LearnedPreconditioner(Preconditioner):
+    """``M^-1 r = L^-T L^-1 r`` with ``L`` predicted by a trained :class:`NeuralPCG` for the matrix ``A``.
+
+    The network runs once here (counted in ``setup_seconds`` with the triangular set-up); each
+    application is a forward and a backward sparse triangular solve (:class:`~sciml.linalg.TriangularSolver`).
+
+    Parameters
+    ----------
+    model : a :class:`NeuralPCG` (runs on the device of its parameters)
+    A : SPD matrix (scipy sparse, torch sparse or dense), structurally symmetric with a stored diagonal
+    device, dtype : where and in which precision the solves run (default CPU, float64)
+    method : triangular solve method, ``"auto"``, ``"levels"`` or ``"torch"``
+
+    Attributes
+    ----------
+    L : the factor, scipy CSR ``(n, n)`` float64 on the pattern of ``tril(A)``
+
+    Raises
+    ------
+    DataError
+        ``A`` is not square, finite, symmetric, structurally symmetric, or lacks a positive diagonal.
+    SciMLError
+        The model has non-finite parameters or predicts a non-finite factor.
+
+    Shapes: ``apply(r)``: ``r (n,)`` or ``(batch, n)`` -> same shape.
+    """
+
+    name = "learned"
+
+    def __init__(self, model: NeuralPCG, A: Any, *, device=None, dtype=None, method: str = "auto"):
+        from sciml.linalg.triangular import TriangularSolver
+
+        if not isinstance(model, NeuralPCG):
+            raise ConfigError(f"model must be a NeuralPCG, got {type(model).__name__}")
+        tic = time.perf_counter()
+        csr = _scipy_csr(A)
+        super().__init__(csr.shape[0], device, dtype)
+        scale = abs(csr).max() if csr.nnz else 0.0
+        asymmetry = abs(csr - csr.T).max() if csr.nnz else 0.0
+        if asymmetry > SYMMETRY_RTOL * scale:
+            raise DataError(f"A is not symmetric (max |A - A^T| = {asymmetry:.3g}, max |A| = {scale:.3g}); "
+                            f"a CG preconditioner needs an SPD matrix")
+        bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+        if bad:
+            raise SciMLError(f"the model has non-finite parameters ({', '.join(bad[:3])}); it cannot make a "
+                             f"preconditioner (was its training diverging?)")
+        network_device = next(model.parameters()).device
+        crow = torch.from_numpy(csr.indptr.astype(np.int32)).to(network_device)
+        col = torch.from_numpy(csr.indices.astype(np.int32)).to(network_device)
+        values = torch.from_numpy(csr.data).to(network_device)
+        with torch.no_grad():
+            lower = model(crow, col, values).detach().to("cpu", torch.float64).numpy()
+        pattern = model.pattern(crow, col)
+        if not np.all(np.isfinite(lower)):
+            raise SciMLError(f"the network predicted {int((~np.isfinite(lower)).sum())} non-finite entries of L "
+                             f"for this matrix; refusing to build a preconditioner from them")
+        self.L = sp.csr_matrix((lower, pattern.lower_col.cpu().numpy(), pattern.lower_crow.cpu().numpy()),
+                               shape=(self.n, self.n))
+        self.lower = TriangularSolver(self.L, lower=True, device=self.device, dtype=self.dtype, method=method)
+        self.upper = TriangularSolver(self.L.T.tocsr(), lower=False, device=self.device, dtype=self.dtype,
+                                      method=method)
+        self.setup_seconds = time.perf_counter() - tic
+
+    def _apply(self, R: torch.Tensor) -> torch.Tensor:
+        return self.upper.solve(self.lower.solve(R.to(self.device, self.dtype))).to(R.dtype)
+
+
+def load(path: str | os.PathLike, *, which: str = "best", map_location: str | torch.device = "cpu") -> NeuralPCG:
+    """Rebuild a trained :class:`NeuralPCG` (eval mode) from a run directory or a model file.
+
+    Reads ``best.pt`` (or ``model.pt``, ``which="model"``) of a run directory written by
+    :class:`sciml.train.Trainer`, or the file ``path``, with ``torch.load(weights_only=True)``.
+    """
+    from sciml.train.models import load_model
+
+    model, payload = load_model(path, which=which, map_location=map_location)
+    if payload.get("model_name") != MODEL_NAME:
+        raise DataError(f"{path} holds a {payload.get('model_name')!r} model, not {MODEL_NAME!r}")
+    return model
+
+
+def preconditioner_from_run(run: str | os.PathLike, A: Any, *, which: str = "best",
+                            **options: Any) -> LearnedPreconditioner:
+    """:class:`LearnedPreconditioner` for ``A`` from the model trained in ``run``; ``options`` go to it."""
+    return LearnedPreconditioner(load(run, which=which), A, **options)
+
+
+# -- the pieces of the "neural-pcg" ModelSpec (sciml.train.models.MODELS) -------------------------------
+def spec_dataset(path: str | os.PathLike) -> SystemsDataset:
+    """The training data: a store of linear systems sharing one pattern."""
+    return load_systems(path)
+
+
+def spec_complete_config(config: NeuralPCGConfig, data: SystemsDataset) -> NeuralPCGConfig:
+    """Nothing to fill from the data (the network takes any pattern); checks that ``data`` suits it."""
+    SparsityPattern(data.crow, data.col, where=str(getattr(data, "path", "the data")))
+    return config
+
+
+def spec_build(config: NeuralPCGConfig) -> NeuralPCG:
+    return NeuralPCG(config)
+
+
+def spec_method(model: nn.Module) -> NeuralPCGMethod:
+    return NeuralPCGMethod(model)
+
+
+def spec_prepare(model: nn.Module, data: SystemsDataset) -> None:
+    """No data-dependent set-up: the features are normalised per matrix."""
