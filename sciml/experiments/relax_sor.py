@@ -43,7 +43,7 @@ def _plot(out: Path, bandit, contextual) -> str:
     left.legend(fontsize=8)
     right.scatter(contextual.features, contextual.instance_optimal_omegas, s=6, label="instance-optimal")
     right.scatter(contextual.features, contextual.chosen_omegas, s=6, alpha=0.5, label="contextual choice")
-    right.axhline(bandit.best_fixed_omega, color="k", lw=0.8, label="best fixed")
+    right.axhline(contextual.best_fixed_omega, color="k", lw=0.8, label="best fixed omega (this sequence)")
     right.set_xscale("log")
     right.set_xlabel("diagonal shift c")
     right.set_ylabel("omega")
