@@ -199,6 +199,13 @@ def _cmd_eval(args, log: logging.Logger) -> int:
     result = evaluate_run(args.run, args.data, which=args.which, device=args.device, out=args.out)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif "table" in result:  # a learned preconditioner against the classical ones
+        print(f"{args.data}: {result['n_systems']} systems of {result['n']} unknowns, rtol {result['rtol']:g}")
+        print(f"  {'precond':10s} {'iterations':>10s} {'setup s':>9s} {'solve s':>9s} {'total s':>9s}")
+        for row in result["table"]:
+            print(f"  {row['precond']:10s} {row['mean_iterations']:10.1f} {row['mean_setup_s']:9.4f} "
+                  f"{row['mean_solve_s']:9.4f} {row['mean_total_s']:9.4f}"
+                  f"{'' if row['all_converged'] else '  (not all converged)'}")
     else:
         print(f"{args.data} at {'x'.join(map(str, result['resolution']))} ({result['n_samples']} samples): "
               f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}")

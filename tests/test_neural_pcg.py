@@ -337,3 +337,20 @@ def test_cuda_matches_cpu(systems):
     losses = NeuralPCGMethod(cuda_model).evaluate(on_cuda)
     torch.testing.assert_close(losses["solution_loss"].cpu(), NeuralPCGMethod(model).evaluate(batch)["solution_loss"],
                                rtol=1e-10, atol=0)
+
+
+def test_eval_of_a_neural_pcg_run_compares_with_classical_preconditioners(tmp_path):
+    from sciml.data import generate_dataset
+    from sciml.train import evaluate_run, train_model
+
+    generate_dataset("diffusion-systems", tmp_path / "train.h5", n=8, res=8, seed=0)
+    generate_dataset("diffusion-systems", tmp_path / "test.h5", n=2, res=8, seed=1)
+    run = tmp_path / "run"
+    train_model("neural-pcg", tmp_path / "train.h5", run, overrides={"epochs": 2, "batch_size": 4},
+                show_progress=False)
+    result = evaluate_run(run, tmp_path / "test.h5")
+    rows = {row["precond"]: row for row in result["table"]}
+    assert set(rows) == {"none", "jacobi", "ic0", "amg-rs", "learned"}
+    assert all(row["all_converged"] for row in rows.values())
+    assert rows["learned"]["mean_iterations"] < rows["jacobi"]["mean_iterations"] < rows["none"]["mean_iterations"]
+    assert len(result["per_system"]["learned"]) == 2 and (run / "eval" / "test.json").exists()

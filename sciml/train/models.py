@@ -33,6 +33,7 @@ class ModelSpec:
     dataset: Callable[[str | os.PathLike], Dataset]
     complete_config: Callable[[Any, Dataset], Any]
     prepare: Callable[[nn.Module, Dataset], None]
+    evaluate: Callable[[nn.Module, Dataset, torch.device], dict[str, Any]] | None = None  # None: field metrics
 
 
 def _pair_dataset(path: str | os.PathLike) -> Dataset:
@@ -85,7 +86,8 @@ def _neural_pcg_spec() -> ModelSpec:
 
     return ModelSpec(name="neural-pcg", config_cls=npcg.NeuralPCGConfig, build=npcg.spec_build,
                      method=npcg.spec_method, dataset=npcg.spec_dataset,
-                     complete_config=npcg.spec_complete_config, prepare=npcg.spec_prepare)
+                     complete_config=npcg.spec_complete_config, prepare=npcg.spec_prepare,
+                     evaluate=npcg.spec_evaluate)
 
 
 # Each entry builds its spec on first use, so `sciml train fno` does not import torch_geometric.

@@ -70,9 +70,10 @@ def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which:
 
     Returns
     -------
-    dict with ``rel_l2``, ``nrmse``, ``rmse`` (means over samples), ``n_samples``, ``resolution``
-    (the test grid), ``train_resolution`` and the paths involved. Written to ``out`` (default
-    ``RUN/eval/<data file stem>.json``).
+    For field models (fno): ``rel_l2``, ``nrmse``, ``rmse`` (means over samples), ``n_samples``,
+    ``resolution`` (the test grid), ``train_resolution``; for learned preconditioners (neural-pcg):
+    per-system iterations and times of the learned preconditioner next to none, Jacobi, IC(0) and
+    AMG (``table``). Written to ``out`` (default ``RUN/eval/<data file stem>.json``).
     """
     from sciml.runtime import resolve_device
 
@@ -80,6 +81,21 @@ def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which:
     model, payload = load_model(run, which=which, map_location=dev)
     spec = resolve_model(payload["model_name"])
     data = spec.dataset(data_path)
+    if spec.evaluate is not None:
+        result = {**spec.evaluate(model, data, dev), "data": str(data_path), "run": str(run), "model_file": which,
+                  "model_epoch": payload.get("epoch")}
+    else:
+        result = _field_metrics(model, data, dev, run, spec, which, payload, data_path, batch_size)
+    if out is None and Path(run).is_dir():
+        out = Path(run) / "eval" / f"{Path(data_path).stem}.json"
+    if out is not None:
+        write_json(out, result)
+        result["written_to"] = str(out)
+    return result
+
+
+def _field_metrics(model, data, dev, run, spec, which, payload, data_path, batch_size) -> dict[str, Any]:
+    """Relative L2, nRMSE and RMSE of a field-to-field model over a dataset of any resolution."""
     config = model.config
     if data.in_channels != config.in_channels or data.out_channels != config.out_channels:
         raise DataError(f"{data_path} has {data.in_channels} input and {data.out_channels} output channels, "
@@ -106,12 +122,6 @@ def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which:
                 train_res = list(spec.dataset(train_file).spatial)
             except DataError:
                 train_res = None
-    result = {**{k: v / len(data) for k, v in sums.items()}, "n_samples": len(data),
-              "resolution": list(data.spatial), "train_resolution": train_res, "data": str(data_path),
-              "run": str(run), "model_file": which, "model_epoch": payload.get("epoch")}
-    if out is None and Path(run).is_dir():
-        out = Path(run) / "eval" / f"{Path(data_path).stem}.json"
-    if out is not None:
-        write_json(out, result)
-        result["written_to"] = str(out)
-    return result
+    return {**{k: v / len(data) for k, v in sums.items()}, "n_samples": len(data),
+            "resolution": list(data.spatial), "train_resolution": train_res, "data": str(data_path),
+            "run": str(run), "model_file": which, "model_epoch": payload.get("epoch")}
