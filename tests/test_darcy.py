@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from sciml import ConfigError, DataError
+from sciml import ConfigError
 from sciml.data import generate_dataset, open_store
 from sciml.data.pdes import darcy
 from sciml.gallery import manufactured_darcy

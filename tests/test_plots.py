@@ -1,6 +1,4 @@
-import pytest
 
-from sciml import DataError
 from sciml.cli import main
 from sciml.data import generate_dataset
 

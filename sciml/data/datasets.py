@@ -16,10 +16,38 @@ from torch.utils.data import Dataset
 from sciml._errors import DataError
 from sciml.data.store import Store, open_store
 
-__all__ = ["PairDataset"]
+__all__ = ["PairDataset", "StoreDataset"]
 
 
-class PairDataset(Dataset):
+class StoreDataset(Dataset):
+    """Base of the torch Datasets over one store file: a lazily opened handle per process.
+
+    Subclasses set ``path`` and ``n_samples`` and call ``super().__init__()``; :meth:`_handle`
+    opens (and validates) the file once per process, so DataLoader workers and DDP ranks each
+    get their own handle, and pickling drops it.
+    """
+
+    def __init__(self):
+        self._store: Store | None = None
+        self._pid: int | None = None
+
+    def _handle(self) -> Store:
+        if self._store is None or self._pid != os.getpid():
+            self._store = open_store(self.path)
+            self._pid = os.getpid()
+        return self._store
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_store"] = None
+        state["_pid"] = None
+        return state
+
+
+class PairDataset(StoreDataset):
     """Input/output pairs of an operator-learning store (Darcy, Poisson, imported FNO data).
 
     Parameters
@@ -50,17 +78,7 @@ class PairDataset(Dataset):
             self.in_channels, self.out_channels = in_shape[1], out_shape[1]
             self.spatial = tuple(in_shape[2:])
             self.attrs = store.attrs
-        self._store: Store | None = None
-        self._pid: int | None = None
-
-    def _handle(self) -> Store:
-        if self._store is None or self._pid != os.getpid():
-            self._store = open_store(self.path)
-            self._pid = os.getpid()
-        return self._store
-
-    def __len__(self) -> int:
-        return self.n_samples
+        super().__init__()
 
     def _to_tensor(self, values: np.ndarray, name: str, indices: list[int]) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(values)).to(self.dtype)
@@ -94,9 +112,3 @@ class PairDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         x, y = self._read([int(i) for i in indices])
         return list(zip(x, y))
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_store"] = None
-        state["_pid"] = None
-        return state

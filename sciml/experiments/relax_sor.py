@@ -96,7 +96,7 @@ def report(r: dict[str, Any]) -> str:
                      f"{t['instance_optimal']} | {t['worst_fixed']} | {t['ratio_to_best_fixed']:.3f} | "
                      f"{t['ratio_to_instance_optimal']:.3f} |")
     lines += ["", "The paper's numbers were not available; the issue's goal is a bandit total within 10% of the best "
-              "fixed omega over 1000 systems.", "", f"![regret](regret.png)", "",
+              "fixed omega over 1000 systems.", "", "![regret](regret.png)", "",
               f"Run time {r['seconds']:.1f} s; reproduce with `sciml reproduce relax-sor-sequence --scale {r['scale']} "
               f"--out DIR`.", ""]
     return "\n".join(lines)

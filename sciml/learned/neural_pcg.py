@@ -37,7 +37,6 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +49,7 @@ from sciml._errors import ConfigError, DataError, SciMLError
 from sciml.data.pdes.diffusion_systems import SystemsDataset, check_pattern, load_systems
 from sciml.linalg.precond import Preconditioner, _scipy_csr
 from sciml.linalg.sparse import _csr_tensor
+from sciml.train.losses import _reduce
 
 __all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "SparsityPattern", "solution_loss", "frobenius_loss",
            "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
@@ -354,14 +354,6 @@ class NeuralPCG(nn.Module):
         return f"NeuralPCG(hidden={c.hidden}, layers={c.layers}, loss={c.loss!r}, parameters={params})"
 
 
-def _reduce(per_system: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_system.mean()
-    if reduction == "sum":
-        return per_system.sum()
-    if reduction == "none":
-        return per_system
-    raise ConfigError(f"unknown reduction {reduction!r}; choose one of mean, sum, none")
 
 
 def solution_loss(pattern: SparsityPattern, lower: torch.Tensor, solution: torch.Tensor, rhs: torch.Tensor, *,

@@ -32,10 +32,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
-from torch.utils.data import Dataset
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import cosine_grf, sample_rng
+from sciml.data.datasets import StoreDataset
 from sciml.data.store import Store, open_store
 from sciml.linalg.assemble import diffusion_2d
 
@@ -180,7 +180,7 @@ def check_pattern(crow: np.ndarray, col: np.ndarray, *, where: str = "the matrix
     return n
 
 
-class SystemsDataset(Dataset):
+class SystemsDataset(StoreDataset):
     """Linear systems sharing one sparsity pattern, read lazily from a diffusion-systems store.
 
     Parameters
@@ -224,8 +224,7 @@ class SystemsDataset(Dataset):
             self._check_solution(store, crow, col)
         self.crow = torch.from_numpy(crow.astype(np.int32))
         self.col = torch.from_numpy(col.astype(np.int32))
-        self._store: Store | None = None
-        self._pid: int | None = None
+        super().__init__()
 
     def _check_solution(self, store: Store, crow: np.ndarray, col: np.ndarray) -> None:
         """The first sample's solution must solve its system (catches mismatched or mislabelled fields)."""
@@ -236,15 +235,6 @@ class SystemsDataset(Dataset):
             raise DataError(f"{self.path}: sample 0's solution does not solve its system "
                             f"(||A x - b|| / ||b|| = {residual / max(np.linalg.norm(b), 1e-300):.3g} > "
                             f"{RESIDUAL_RTOL})")
-
-    def _handle(self) -> Store:
-        if self._store is None or self._pid != os.getpid():
-            self._store = open_store(self.path)
-            self._pid = os.getpid()
-        return self._store
-
-    def __len__(self) -> int:
-        return self.n_samples
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = int(index)
@@ -265,12 +255,6 @@ class SystemsDataset(Dataset):
         """System ``index`` as a scipy CSR matrix (float64, int32 indices)."""
         values = self[index]["values"].numpy()
         return sp.csr_matrix((values, self.col.numpy(), self.crow.numpy()), shape=(self.n, self.n))
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_store"] = None
-        state["_pid"] = None
-        return state
 
     def __repr__(self) -> str:
         return f"SystemsDataset({str(self.path)!r}, n_samples={self.n_samples}, n={self.n}, nnz={self.nnz})"
