@@ -1,4 +1,3 @@
-
 from sciml.cli import main
 from sciml.data import generate_dataset
 
