@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--force", action="store_true", help="overwrite an existing OUT or OUT.partial")
     gen.add_argument("--device", default=None, help="cpu, cuda or auto, for the torch solvers (burgers, "
                                                      "navier-stokes, heat)")
-    imp = data_sub.add_parser("import", help="convert a .pt or .npz file with x/y into the sciml store")
+    imp = data_sub.add_parser("import", help="convert a .pt/.npz file with x/y, or an FNO-paper .mat file (a/u, "
+                                             "coeff/sol), into the sciml store")
     imp.add_argument("file", type=Path)
     imp.add_argument("--out", required=True, type=Path)
     imp.add_argument("--spatial-dims", type=int, default=None, help="spatial dimensions (default: inferred)")

@@ -45,9 +45,35 @@ def test_bad_files_give_one_clear_error_and_write_nothing(tmp_path):
     (tmp_path / "junk.pt").write_bytes(b"\x00junk")
     with pytest.raises(DataError, match="cannot be read as a weights-only torch file"):
         import_file(tmp_path / "junk.pt", tmp_path / "o.h5")
-    (tmp_path / "data.mat").write_bytes(b"MATLAB")
-    with pytest.raises(DataError, match="supported formats are .pt, .npz"):
-        import_file(tmp_path / "data.mat", tmp_path / "o.h5")
+    (tmp_path / "data.txt").write_bytes(b"MATLAB")
+    with pytest.raises(DataError, match="supported formats are .pt, .npz, .mat"):
+        import_file(tmp_path / "data.txt", tmp_path / "o.h5")
+    (tmp_path / "junk.mat").write_bytes(b"MATLAB 5.0 junk")
+    with pytest.raises(DataError, match="cannot be read as a MATLAB"):
+        import_file(tmp_path / "junk.mat", tmp_path / "o.h5")
     with pytest.raises(DataError, match="cannot infer 1 to 3 spatial dimensions"):
         import_file(tmp_path / "g.pt", tmp_path / "o.h5", spatial_dims=9)
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_fno_paper_mat_files_v5_and_v73(tmp_path):
+    import h5py
+    import scipy.io
+
+    coeff = np.random.default_rng(0).random((3, 5, 5))
+    sol = np.random.default_rng(1).random((3, 5, 5))
+    scipy.io.savemat(tmp_path / "darcy.mat", {"coeff": coeff, "sol": sol})
+    import_file(tmp_path / "darcy.mat", tmp_path / "d5.h5")
+    x, y = PairDataset(tmp_path / "d5.h5")[2]
+    np.testing.assert_allclose(x[0].numpy(), coeff[2], rtol=1e-6)
+    np.testing.assert_allclose(y[0].numpy(), sol[2], rtol=1e-6)
+    with h5py.File(tmp_path / "burgers.mat", "w") as f:  # v7.3: HDF5 with MATLAB's reversed axes
+        f["a"] = coeff[:, :, 0].T
+        f["u"] = sol[:, :, 0].T
+    import_file(tmp_path / "burgers.mat", tmp_path / "b.h5")
+    data = PairDataset(tmp_path / "b.h5")
+    assert data.spatial == (5,) and len(data) == 3
+    np.testing.assert_allclose(data[1][1][0].numpy(), sol[1, :, 0], rtol=1e-6)
+    scipy.io.savemat(tmp_path / "keys.mat", {"w": coeff})
+    with pytest.raises(DataError, match="has none of the keys x / a / coeff"):
+        import_file(tmp_path / "keys.mat", tmp_path / "k.h5")

@@ -1,7 +1,9 @@
 """Import operator-learning data from other tools into the sciml store.
 
 Supported: neuraloperator-style ``.pt`` files and ``.npz`` archives holding a dict with ``x``
-(inputs) and ``y`` (outputs), each ``(N, *spatial)`` or ``(N, C, *spatial)``, bool or float.
+(inputs) and ``y`` (outputs), and the FNO paper's MATLAB ``.mat`` files (v5 through scipy, v7.3
+through h5py) with inputs ``a`` or ``coeff`` and outputs ``u`` or ``sol``; each array
+``(N, *spatial)`` or ``(N, C, *spatial)``, bool or float.
 """
 
 from __future__ import annotations
@@ -18,10 +20,40 @@ from sciml.data.store import StoreWriter
 
 __all__ = ["import_file", "SUFFIXES"]
 
-SUFFIXES = (".pt", ".npz")
+SUFFIXES = (".pt", ".npz", ".mat")
+MAT_KEYS = {"x": ("x", "a", "coeff"), "y": ("y", "u", "sol")}  # first present wins
+
+
+def _load_mat(path: Path) -> dict[str, Any]:
+    import h5py
+    import scipy.io
+
+    if h5py.is_hdf5(path):  # MATLAB v7.3 files are HDF5, with axes in reverse (column-major) order
+        try:
+            with h5py.File(path, "r") as f:
+                raw = {k: np.asarray(f[k][()]).transpose() for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+        except OSError as exc:
+            raise DataError(f"{path} cannot be read as a MATLAB v7.3 file: {exc}") from exc
+    else:
+        try:
+            raw = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+        except Exception as exc:
+            raise DataError(f"{path} cannot be read as a MATLAB file: {exc}") from exc
+    data: dict[str, Any] = {}
+    for target, names in MAT_KEYS.items():
+        for name in names:
+            if name in raw:
+                data[target] = raw[name]
+                break
+    if len(data) < 2:
+        raise DataError(f"{path} has none of the keys {' / '.join(MAT_KEYS['x'])} (inputs) or "
+                        f"{' / '.join(MAT_KEYS['y'])} (outputs); it has {', '.join(map(repr, raw)) or 'nothing'}")
+    return data
 
 
 def _load(path: Path) -> dict[str, Any]:
+    if path.suffix == ".mat":
+        return _load_mat(path)
     if path.suffix == ".pt":
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -64,7 +96,7 @@ def _with_channels(array: np.ndarray, spatial_dims: int, key: str, path: Path) -
 
 def import_file(path: str | os.PathLike, out: str | os.PathLike, *, spatial_dims: int | None = None,
                 pde: str = "imported", force: bool = False) -> Path:
-    """Convert ``path`` (``.pt`` or ``.npz`` with ``x`` and ``y``) into the store at ``out``.
+    """Convert ``path`` (``.pt``/``.npz`` with ``x`` and ``y``, or an FNO-paper ``.mat``) into the store at ``out``.
 
     Parameters
     ----------
