@@ -9,7 +9,16 @@ import torch
 
 from sciml._errors import ConfigError
 
-__all__ = ["float64_tensor", "trajectory_fields_1d", "periodic_coords_1d"]
+__all__ = ["merge_params", "float64_tensor", "trajectory_fields_1d", "periodic_coords_1d"]
+
+
+def merge_params(pde: str, params: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``params`` over ``defaults``, refusing unknown keys with the list of valid ones."""
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown {pde} parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                          f"valid: {', '.join(defaults)}")
+    return {**defaults, **params}
 
 
 def float64_tensor(values: Any, name: str, device: torch.device) -> torch.Tensor:

@@ -115,15 +115,6 @@ def fourier_resample(values: torch.Tensor, size: int) -> torch.Tensor:
     return torch.fft.ifftn(out, dim=tuple(range(dims))).real * (size / n) ** dims
 
 
-def merge_params(pde: str, params: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``params`` over ``defaults``, refusing unknown keys with the list of valid ones."""
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ConfigError(f"unknown {pde} parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"valid: {', '.join(defaults)}")
-    return {**defaults, **params}
-
-
 def positive_number(merged: dict[str, Any], key: str) -> float:
     """``merged[key]`` as a float, refused unless a finite positive number."""
     value = merged[key]

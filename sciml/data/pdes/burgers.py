@@ -16,7 +16,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.pdes import _spectral as sp
-from sciml.data.pdes._common import periodic_coords_1d, trajectory_fields_1d
+from sciml.data.pdes._common import merge_params, periodic_coords_1d, trajectory_fields_1d
 
 __all__ = ["solve", "max_step", "initial_condition", "generate", "fields", "coords", "check_params",
            "DEFAULTS", "GENERATOR", "ORDER"]
@@ -165,7 +165,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     ``dt`` above the stability limit, 4 times :func:`max_step` ``(nu, fine, U)``. ``dt = None``
     becomes ``max_step(nu, fine, U)``, stored in the file's parameters.
     """
-    merged = sp.merge_params("burgers", params, DEFAULTS)
+    merged = merge_params("burgers", params, DEFAULTS)
     for key in ("nu", "T", "alpha", "tau", "sigma"):
         merged[key] = sp.positive_number(merged, key)
     merged["nt"] = sp.positive_int(merged, "nt", 2)

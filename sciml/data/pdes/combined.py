@@ -44,7 +44,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
-from sciml.data.pdes._common import float64_tensor
+from sciml.data.pdes._common import float64_tensor, merge_params
 
 __all__ = ["solve", "solve_advection", "weno5", "forcing_average", "sample_parameters", "generate", "fields",
            "coords", "check_params", "DEFAULTS", "GENERATOR", "FAMILIES", "CONVENTIONS"]
@@ -431,11 +431,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     ``alpha``, ``beta``, ``gamma`` are ``None`` (the family's range), a number (fixed) or ``[low, high]``
     (uniform); ``T = None`` is the family's horizon. The result holds the resolved values.
     """
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown combined parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"valid: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
+    merged = merge_params("combined", params, DEFAULTS)
     family, convention = merged["family"], merged["convention"]
     if family not in FAMILIES:
         raise ConfigError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")

@@ -17,6 +17,7 @@ import torch
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import cosine_grf, sample_rng
 from sciml.linalg.assemble import diffusion_2d
+from sciml.data.pdes._common import merge_params
 
 __all__ = ["solve", "sample_coefficient", "generate", "fields", "coords", "check_params", "DEFAULTS", "GENERATOR"]
 
@@ -100,11 +101,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     """Merge ``params`` over :data:`DEFAULTS`, refusing unknown or invalid values before any work."""
     params = dict(params)
     fine_res = params.pop("fine_res", None)  # derived; accepted back only when consistent
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown darcy parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"valid: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
+    merged = merge_params("darcy", params, DEFAULTS)
     refine = merged["refine"]
     if not isinstance(refine, int) or isinstance(refine, bool) or refine < 1:
         raise ConfigError(f"refine must be a positive integer (fine grid = (res-1)*refine+1), got {refine!r}")

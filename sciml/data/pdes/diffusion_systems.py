@@ -38,6 +38,7 @@ from sciml.data.grf import cosine_grf, sample_rng
 from sciml.data.datasets import StoreDataset
 from sciml.data.store import Store, open_store
 from sciml.linalg.assemble import diffusion_2d
+from sciml.data.pdes._common import merge_params
 
 __all__ = ["sample_coefficient", "sample_system", "generate", "fields", "coords", "check_params", "load_systems",
            "SystemsDataset", "check_pattern", "DEFAULTS", "GENERATOR", "RHS_KINDS"]
@@ -54,11 +55,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
 
     ``res`` is ``m``, the number of interior nodes per axis (``n = m^2`` unknowns).
     """
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown diffusion-systems parameter{'s' if len(unknown) > 1 else ''} "
-                          f"{', '.join(unknown)}; valid: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
+    merged = merge_params("diffusion-systems", params, DEFAULTS)
     if not isinstance(res, int) or isinstance(res, bool) or res < 2:
         raise ConfigError(f"res (interior nodes per axis) must be an integer of at least 2, got {res!r}")
     for key in ("contrast", "alpha", "tau"):

@@ -23,6 +23,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.pdes import _spectral as sp
+from sciml.data.pdes._common import merge_params
 
 __all__ = ["solve", "fno_forcing", "initial_condition", "generate", "fields", "coords", "check_params",
            "DEFAULTS", "GENERATOR", "ORDER"]
@@ -195,7 +196,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     has Courant number 0.53 for ``U_REF`` and a time error of 5e-8 relative (nu = 1e-3, t <= 20,
     against dt = 1e-3); the 128^2 and 64^2 grids then agree to 1e-10.
     """
-    merged = sp.merge_params("navier-stokes", params, DEFAULTS)
+    merged = merge_params("navier-stokes", params, DEFAULTS)
     for key in ("nu", "T", "record_every", "dt", "alpha", "tau", "sigma"):
         merged[key] = sp.positive_number(merged, key)
     merged["fine"] = sp.positive_int(merged, "fine", 4)

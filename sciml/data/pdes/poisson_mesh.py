@@ -46,6 +46,7 @@ from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
 from sciml.data.mesh import SHAPES, check_mesh, generate_domain, mesh_arrays, to_graph
 from sciml.data.store import Store, open_store
+from sciml.data.pdes._common import merge_params
 
 __all__ = ["solve", "l2_error", "load_sample", "sample_problem", "generate", "fields", "coords", "check_params",
            "DEFAULTS", "GENERATOR"]
@@ -274,11 +275,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
 
     Derives ``max_nodes`` and ``max_cells`` when they are None (by meshing, see the module docstring).
     """
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown poisson-mesh parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"valid: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
+    merged = merge_params("poisson-mesh", params, DEFAULTS)
     if not isinstance(res, int) or isinstance(res, bool) or not 4 <= res <= 1024:
         raise ConfigError(f"res must be an integer from 4 to 1024 (mesh size h = 1/res), got {res!r}")
     shapes = merged["shapes"]

@@ -31,7 +31,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
-from sciml.data.pdes._common import float64_tensor
+from sciml.data.pdes._common import float64_tensor, merge_params
 
 __all__ = ["solve", "WaveSolver", "chebyshev_grid", "sample_initial", "generate", "fields", "coords",
            "check_params", "DEFAULTS", "GENERATOR", "BOUNDARY_CONDITIONS"]
@@ -241,11 +241,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     """Merge ``params`` over :data:`DEFAULTS`, refusing unknown or invalid values before any work."""
     params = dict(params)
     fine_res = params.pop("fine_res", None)  # derived; accepted back only when consistent
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"unknown wave parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                          f"valid: {', '.join(DEFAULTS)}")
-    merged = {**DEFAULTS, **params}
+    merged = merge_params("wave", params, DEFAULTS)
     _check_bc(merged["bc"])
     merged["c"] = _check_speed(merged["c"])
     T = merged["T"]
