@@ -96,11 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print the report as JSON")
 
     rep = sub.add_parser("reproduce", help="run a registered paper experiment and write its report")
-    rep.add_argument("experiment", help="experiment name (relax-sor-sequence)")
+    rep.add_argument("experiment", help="experiment name: " + ", ".join(_experiment_names()))
     rep.add_argument("--scale", default="small", help="smoke, small (default) or paper")
     rep.add_argument("--out", required=True, type=Path, help="run directory")
     rep.add_argument("--device", default="cpu")
     rep.add_argument("--force", action="store_true", help="run again over existing results")
+    rep.add_argument("--data-dir", type=Path, default=None,
+                     help="generate the datasets here, or reuse matching ones (default: RUN_DIR/data)")
 
     demo = sub.add_parser("demo", help="Darcy data -> FNO -> report, about three minutes on a CPU")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
@@ -109,11 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-test", type=int, default=None, help="samples per test set (default: the demo's)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
-    bench.add_argument("suite", help="suite name: foundation, linalg, data")
+    bench.add_argument("suite", help="suite name: foundation, linalg, data, fno, precond")
     bench.add_argument("--out", required=True, type=Path)
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the suite)")
     bench.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     return parser
+
+
+def _experiment_names() -> tuple[str, ...]:
+    from sciml.experiments import EXPERIMENTS
+
+    return EXPERIMENTS
 
 
 def _refuse_existing(path: Path, force: bool) -> None:
@@ -237,7 +245,8 @@ def _cmd_solve(args, log: logging.Logger) -> int:
 def _cmd_reproduce(args, log: logging.Logger) -> int:
     from sciml.experiments import run_experiment
 
-    results = run_experiment(args.experiment, args.out, scale=args.scale, device=args.device, force=args.force)
+    results = run_experiment(args.experiment, args.out, scale=args.scale, device=args.device, force=args.force,
+                             data_dir=args.data_dir)
     log.info("%s (%s) finished in %.1f s", args.experiment, args.scale, results["seconds"])
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0

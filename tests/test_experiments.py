@@ -24,7 +24,7 @@ def test_relax_sor_sequence_runs_at_smoke_scale_and_writes_its_report(tmp_path):
 
 
 def test_unknown_experiment_or_scale_is_refused(tmp_path, capsys):
-    with pytest.raises(ConfigError, match="unknown experiment 'fno-darcyy'; choose one of relax-sor-sequence"):
+    with pytest.raises(ConfigError, match="unknown experiment 'fno-darcyy'; choose one of fno-burgers, fno-darcy, fno-ns-2d, fno-ns-3d, neural-pcg-diffusion2d, neural-pcg-heat-mesh, dcdm-poisson, relax-sor-sequence"):
         run_experiment("fno-darcyy", tmp_path / "x")
     assert main(["reproduce", "relax-sor-sequence", "--scale", "huge", "--out", str(tmp_path / "y")]) == 2
     assert "unknown scale 'huge'" in capsys.readouterr().err

@@ -90,8 +90,23 @@ def _neural_pcg_spec() -> ModelSpec:
                      evaluate=npcg.spec_evaluate)
 
 
+def _spec_from(module: str, function: str) -> Callable[[], ModelSpec]:
+    def load() -> ModelSpec:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)()
+
+    return load
+
+
 # Each entry builds its spec on first use, so `sciml train fno` does not import torch_geometric.
-_SPECS: dict[str, Callable[[], ModelSpec]] = {"fno": _fno_spec, "neural-pcg": _neural_pcg_spec}
+_SPECS: dict[str, Callable[[], ModelSpec]] = {
+    "fno": _fno_spec,
+    "fno-rollout": _spec_from("sciml.train.autoregressive", "rollout_spec"),  # recurrent FNO on trajectories
+    "fno-space-time": _spec_from("sciml.train.autoregressive", "space_time_spec"),  # FNO-3D on (x, y, t)
+    "neural-pcg": _neural_pcg_spec,
+    "dcdm": _spec_from("sciml.learned.dcdm", "spec"),
+}
 MODELS = tuple(_SPECS)
 
 
