@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from sciml import ConfigError, DataError, SciMLError
 from sciml.config import from_dict
-from sciml.data.pdes import diffusion_systems
+from sciml.data.pdes import diffusion_systems, resolve_pde
 from sciml.data.store import StoreWriter, open_store
 from sciml.linalg import IC0, SSOR, Jacobi, pcg
 from sciml.linalg.assemble import diffusion_2d
@@ -109,7 +109,7 @@ def test_generator_is_deterministic_per_sample_and_solves_its_systems(tmp_path):
 
 
 def test_bad_parameters_and_bad_files_are_refused(tmp_path):
-    with pytest.raises(ConfigError, match="unknown diffusion-systems parameter contrst; valid: contrast"):
+    with pytest.raises(ConfigError, match="unknown diffusion-systems parameter contrst; valid: dim, contrast"):
         diffusion_systems.check_params(8, {"contrst": 10})
     with pytest.raises(ConfigError, match="unknown rhs 'random'; choose one of normal, ones"):
         diffusion_systems.check_params(8, {"rhs": "random"})
@@ -354,3 +354,80 @@ def test_eval_of_a_neural_pcg_run_compares_with_classical_preconditioners(tmp_pa
     assert all(row["all_converged"] for row in rows.values())
     assert rows["learned"]["mean_iterations"] < rows["jacobi"]["mean_iterations"] < rows["none"]["mean_iterations"]
     assert len(result["per_system"]["learned"]) == 2 and (run / "eval" / "test.json").exists()
+
+
+# -- systems of different sizes and patterns (the mesh families) ----------------------------------------
+@pytest.fixture(scope="module")
+def mesh_systems_data(tmp_path_factory):
+    """Poisson systems on gmsh meshes of four shapes (sizes and patterns vary per sample)."""
+    from sciml.data import generate_dataset
+
+    root = tmp_path_factory.mktemp("mesh-systems")
+    params = {"shapes": ["disk", "L", "square-with-hole", "star"], "contrast": 10.0}
+    return {"train": generate_dataset("poisson-mesh-systems", root / "train.h5", n=12, res=8, seed=0, params=params),
+            "test": generate_dataset("poisson-mesh-systems", root / "test.h5", n=3, res=8, seed=1, params=params)}
+
+
+def test_a_block_diagonal_batch_of_different_systems_equals_one_system_at_a_time(mesh_systems_data):
+    from sciml.learned.neural_pcg import systems_batch
+
+    data = diffusion_systems.load_systems(mesh_systems_data["train"])
+    batch = next(iter(DataLoader(data, batch_size=4)))
+    assert batch["values"].shape == (4, data.nnz) and batch["num_rows"].shape == (4,)
+    joined = systems_batch(batch)
+    sizes = [data.matrix(i).shape[0] for i in range(4)]
+    assert len(set(sizes)) > 1 and joined.blocks.tolist() == sizes
+    big = sp.csr_matrix((joined.values[0].numpy(), joined.col.numpy(), joined.crow.numpy()))
+    assert abs(big - sp.block_diag([data.matrix(i) for i in range(4)], format="csr")).max() == 0.0
+    model = perturbed_model(seed=4, scale=1.0)
+    lower = model(joined.crow, joined.col, joined.values, joined.blocks)
+    pattern = model.pattern(joined.crow, joined.col, joined.blocks)
+    assert pattern.num_systems == 4
+    probes = torch.randn(1, 3, sum(sizes), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    expected_lower, expected_solution, expected_frobenius = [], [], []
+    offset = 0
+    for i, n in enumerate(sizes):
+        crow, col = data.pattern(i)
+        values = torch.from_numpy(data.matrix(i).data)[None]
+        single = model(crow, col, values)
+        one = model.pattern(crow, col)
+        expected_lower.append(single[0])
+        expected_solution.append(solution_loss(one, single, torch.from_numpy(data.solution(i))[None],
+                                               torch.from_numpy(data.rhs(i))[None], reduction="none"))
+        expected_frobenius.append(frobenius_loss(one, single, values, probes=probes[:, :, offset:offset + n],
+                                                 reduction="none"))
+        offset += n
+    # L of the block-diagonal matrix is block diagonal with each system's L (the features are per system)
+    lower_big = sp.csr_matrix((lower[0].detach().numpy(), pattern.lower_col.numpy(), pattern.lower_crow.numpy()))
+    np.testing.assert_allclose(lower_big.data, torch.cat(expected_lower).detach().numpy(), rtol=1e-12, atol=0)
+    torch.testing.assert_close(solution_loss(pattern, lower, joined.solution, joined.rhs, reduction="none"),
+                               torch.cat(expected_solution), rtol=1e-12, atol=0)
+    torch.testing.assert_close(frobenius_loss(pattern, lower, joined.values, probes=probes, reduction="none"),
+                               torch.cat(expected_frobenius), rtol=1e-12, atol=0)
+    # a pattern whose nonzeros couple two blocks is refused
+    coupled = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
+    with pytest.raises(DataError, match=r"entry \(0, 1\) couples blocks 0 and 1; a batch of systems must be block"):
+        SparsityPattern(torch.from_numpy(coupled.indptr.astype(np.int32)),
+                        torch.from_numpy(coupled.indices.astype(np.int32)), blocks=torch.tensor([1, 1]))
+
+
+def test_training_on_meshes_of_varied_shapes_gives_a_preconditioner_for_any_size(mesh_systems_data, tmp_path):
+    from sciml.train import evaluate_run, train_model
+
+    run = tmp_path / "run"
+    summary = train_model("neural-pcg", mesh_systems_data["train"], run, val_path=mesh_systems_data["test"],
+                          overrides={"epochs": 6, "batch_size": 4, "lr": 1e-2}, show_progress=False)
+    assert summary["best"]["metric"] == "val_loss"
+    result = evaluate_run(run, mesh_systems_data["test"])
+    rows = {row["precond"]: row for row in result["table"]}
+    assert all(row["all_converged"] for row in rows.values())
+    assert rows["learned"]["mean_iterations"] < rows["none"]["mean_iterations"]
+    assert result["n_range"][0] <= result["n_range"][1] == result["n"]
+    # a matrix of another size and pattern than any training system (a finer mesh of a new shape)
+    family = resolve_pde("poisson-mesh-systems")
+    system = family.sample_system(5, 0, 16, family.check_params(16, {"shapes": ["U"]}))
+    precond = preconditioner_from_run(run, system.matrix)
+    assert precond.L.shape == system.matrix.shape
+    solved = pcg(system.matrix, torch.from_numpy(system.rhs), precond, rtol=1e-8)
+    assert solved.converged
+    assert np.linalg.norm(system.matrix @ solved.x.numpy() - system.rhs) <= 1e-7 * np.linalg.norm(system.rhs)

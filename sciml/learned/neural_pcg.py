@@ -25,6 +25,12 @@ untrained network gives ``P = (D + L_A) D^-1 (D + L_A^T)``, the SSOR preconditio
 ``omega = 1``, and training improves on it. The diagonal is positive by construction (at least
 ``diag_eps * sqrt(A_ii)``), so ``P`` is SPD.
 
+Batching: systems sharing one pattern run as one batch of values on that pattern; systems of
+different sizes or patterns (the padded stores of :mod:`sciml.data.pdes.mesh_systems`) run as one
+block-diagonal matrix whose blocks are the systems (:func:`block_diagonal_batch`), with the
+per-system normalisations (mean diagonal, ``||b||``, ``||A||_F``) taken block by block, so a batch
+gives exactly what the systems give one at a time.
+
 Node features: ``log(A_ii / mean(diag A))`` and the row sum of ``Ahat`` (about 0 inside the domain
 of a pure diffusion operator, positive next to Dirichlet boundaries). Edge features (edge
 ``j -> i`` for the nonzero ``A_ij``): ``Ahat_ij``, ``+1`` for ``j < i`` and ``-1`` for ``j > i`` (the
@@ -51,7 +57,8 @@ from sciml.linalg.precond import Preconditioner, _scipy_csr
 from sciml.linalg.sparse import _csr_tensor
 from sciml.train.losses import _reduce
 
-__all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "SparsityPattern", "solution_loss", "frobenius_loss",
+__all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "SparsityPattern", "SystemsBatch", "systems_batch",
+           "solution_loss", "frobenius_loss",
            "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
            "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
 
@@ -96,9 +103,17 @@ class SparsityPattern:
 
     Built once per pattern (validated with numpy on the CPU), then held on ``device``.
 
+    Parameters
+    ----------
+    crow, col : the CSR pattern, ``(n + 1,)`` and ``(nnz,)`` integer tensors
+    blocks : sizes ``(num_systems,)`` of the diagonal blocks when the pattern is a block-diagonal
+        batch of systems (no nonzero may couple two blocks); None: one system
+
     Attributes
     ----------
     n, nnz : size and nonzeros of ``A``
+    num_systems : number of diagonal blocks (1 for one system)
+    system : ``(n,)`` int64, the block of every row
     row, col : ``(nnz,)`` int64 row and column of every nonzero of ``A`` (CSR order)
     diagonal : ``(n,)`` positions of ``A_ii`` in the CSR values
     edge_index : ``(2, num_edges)`` graph edges ``col -> row`` of the off-diagonal nonzeros (source first)
@@ -110,12 +125,21 @@ class SparsityPattern:
     lower_gather : ``(n + num_lower,)`` where each entry of ``tril`` comes from in ``[diagonal (n), lower edges]``
     """
 
-    def __init__(self, crow: torch.Tensor, col: torch.Tensor, *, where: str = "A"):
+    def __init__(self, crow: torch.Tensor, col: torch.Tensor, *, blocks: torch.Tensor | None = None, where: str = "A"):
         crow_np = crow.detach().cpu().numpy()
         col_np = col.detach().cpu().numpy()
         n = check_pattern(crow_np, col_np, where=where)
         row = np.repeat(np.arange(n, dtype=np.int64), np.diff(crow_np))
         col64 = col_np.astype(np.int64)
+        sizes = np.array([n]) if blocks is None else blocks.detach().cpu().numpy().astype(np.int64).ravel()
+        if sizes.size < 1 or np.any(sizes < 1) or sizes.sum() != n:
+            raise DataError(f"{where}: block sizes must be positive and add up to n = {n}, got {sizes.tolist()}")
+        system = np.repeat(np.arange(len(sizes)), sizes)
+        crossing = np.flatnonzero(system[row] != system[col64])
+        if crossing.size:
+            i, j = row[crossing[0]], col64[crossing[0]]
+            raise DataError(f"{where}: entry ({i}, {j}) couples blocks {system[i]} and {system[j]}; a batch of "
+                            f"systems must be block diagonal")
         key = row * n + col64
         transposed = col64 * n + row
         on_diagonal = row == col64
@@ -142,6 +166,7 @@ class SparsityPattern:
 
         device = crow.device
         self.n, self.nnz = n, len(col_np)
+        self.num_systems = len(sizes)
         self.device = device
 
         def tensor(array: np.ndarray, dtype: torch.dtype = torch.int64) -> torch.Tensor:
@@ -158,7 +183,10 @@ class SparsityPattern:
         self.lower_row = tensor(lower_row)
         self.lower_col64 = tensor(lower_col)
         self.lower_gather = tensor(gather)
+        self.system = tensor(system)
+        self.row_system = tensor(system[row])
         self._crow, self._col = crow.detach().clone(), col.detach().clone()
+        self._blocks = torch.as_tensor(sizes)
 
     @property
     def num_edges(self) -> int:
@@ -168,10 +196,17 @@ class SparsityPattern:
     def lower_nnz(self) -> int:
         return int(self.lower_row.shape[0])
 
-    def matches(self, crow: torch.Tensor, col: torch.Tensor) -> bool:
-        """Whether ``(crow, col)`` is this pattern (same device, same indices)."""
+    def matches(self, crow: torch.Tensor, col: torch.Tensor, blocks: torch.Tensor | None = None) -> bool:
+        """Whether ``(crow, col, blocks)`` is this pattern (same device, same indices, same blocks)."""
+        sizes = torch.tensor([len(crow) - 1]) if blocks is None else blocks.detach().cpu().long().ravel()
         return (crow.device == self.device and crow.shape == self._crow.shape and col.shape == self._col.shape
-                and torch.equal(crow, self._crow.to(crow.dtype)) and torch.equal(col, self._col.to(col.dtype)))
+                and torch.equal(sizes, self._blocks) and torch.equal(crow, self._crow.to(crow.dtype))
+                and torch.equal(col, self._col.to(col.dtype)))
+
+    def per_system(self, values: torch.Tensor, *, nonzeros: bool = False) -> torch.Tensor:
+        """Sums over each system: ``(..., n)`` (or ``(..., nnz)`` with ``nonzeros``) -> ``(..., num_systems)``."""
+        index = self.row_system if nonzeros else self.system
+        return values.new_zeros(values.shape[:-1] + (self.num_systems,)).index_add(-1, index, values)
 
     @staticmethod
     def _product(values: torch.Tensor, x: torch.Tensor, out_index: torch.Tensor, in_index: torch.Tensor,
@@ -192,7 +227,8 @@ class SparsityPattern:
         return self._product(lower, x, self.lower_col64, self.lower_row, self.n)
 
     def __repr__(self) -> str:
-        return f"SparsityPattern(n={self.n}, nnz={self.nnz}, lower_nnz={self.lower_nnz}, device={self.device})"
+        systems = f", num_systems={self.num_systems}" if self.num_systems > 1 else ""
+        return f"SparsityPattern(n={self.n}, nnz={self.nnz}, lower_nnz={self.lower_nnz}{systems}, device={self.device})"
 
 
 def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
@@ -250,7 +286,8 @@ class NeuralPCG(nn.Module):
     """Graph network mapping an SPD matrix to a lower triangular factor ``L`` on the pattern of ``tril(A)``.
 
     See the module docstring for the parametrisation (``L = D^1/2 Lhat``, SSOR at initialisation).
-    Systems that share one pattern run as one disjoint union of graphs.
+    Systems that share one pattern run as one disjoint union of graphs; systems of different
+    patterns run as one block-diagonal matrix with ``blocks`` giving the sizes of its systems.
 
     Parameters
     ----------
@@ -258,8 +295,8 @@ class NeuralPCG(nn.Module):
 
     Shapes
     ------
-    ``forward(crow (n + 1,), col (nnz,), values (nnz,) or (batch, nnz))`` -> ``L`` values
-    ``(lower_nnz,)`` or ``(batch, lower_nnz)`` in the CSR order of ``tril(A)``
+    ``forward(crow (n + 1,), col (nnz,), values (nnz,) or (batch, nnz), blocks (num_systems,) or None)``
+    -> ``L`` values ``(lower_nnz,)`` or ``(batch, lower_nnz)`` in the CSR order of ``tril(A)``
     (:meth:`pattern` gives its ``lower_crow``, ``lower_col``). The network runs in the dtype of
     its parameters; ``L`` has the dtype of ``values``.
     """
@@ -288,14 +325,15 @@ class NeuralPCG(nn.Module):
             nn.init.zeros_(head[-1].weight)  # start from symmetric Gauss-Seidel (see the module docstring)
             nn.init.zeros_(head[-1].bias)
 
-    def pattern(self, crow: torch.Tensor, col: torch.Tensor) -> SparsityPattern:
-        """The validated :class:`SparsityPattern` of ``(crow, col)``; the last one is cached."""
-        if self._pattern is None or not self._pattern.matches(crow, col):
-            self._pattern = SparsityPattern(crow, col)
+    def pattern(self, crow: torch.Tensor, col: torch.Tensor, blocks: torch.Tensor | None = None) -> SparsityPattern:
+        """The validated :class:`SparsityPattern` of ``(crow, col, blocks)``; the last one is cached."""
+        if self._pattern is None or not self._pattern.matches(crow, col, blocks):
+            self._pattern = SparsityPattern(crow, col, blocks=blocks)
         return self._pattern
 
-    def forward(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-        pattern = self.pattern(crow, col)
+    def forward(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
+                blocks: torch.Tensor | None = None) -> torch.Tensor:
+        pattern = self.pattern(crow, col, blocks)
         single = values.ndim == 1
         values = values.unsqueeze(0) if single else values
         if values.ndim != 2 or values.shape[1] != pattern.nnz:
@@ -310,7 +348,12 @@ class NeuralPCG(nn.Module):
         root = diag.sqrt()
         source, target = pattern.edge_index
         scaled = values[:, pattern.edge_position] / (root[:, source] * root[:, target])  # Ahat_ij, (batch, E)
-        log_diag = torch.log(diag / diag.mean(dim=1, keepdim=True))
+        if pattern.num_systems == 1:
+            mean_diag = diag.mean(dim=1, keepdim=True)
+        else:  # each system of a block-diagonal batch by itself
+            sizes = pattern.per_system(torch.ones_like(diag[:1]))
+            mean_diag = (pattern.per_system(diag) / sizes)[:, pattern.system]
+        log_diag = torch.log(diag / mean_diag)
         row_sum = 1.0 + scaled.new_zeros(batch, n).index_add(1, target, scaled)
         dtype = self.node_encoder.weight.dtype
         node_features = torch.stack([log_diag, row_sum], dim=-1).to(dtype).reshape(batch * n, NODE_FEATURES)
@@ -360,12 +403,15 @@ def solution_loss(pattern: SparsityPattern, lower: torch.Tensor, solution: torch
                   reduction: str = "mean") -> torch.Tensor:
     """Neural PCG's loss: ``||L L^T x - b||^2 / ||b||^2`` per system, from two sparse products.
 
+    A block-diagonal ``pattern`` (a batch of different systems) gives one term per block.
+
     Shapes: ``lower (batch, lower_nnz)``, ``solution``, ``rhs`` ``(batch, n)`` -> a scalar
-    (``reduction="mean"`` or ``"sum"``) or ``(batch,)`` (``"none"``).
+    (``reduction="mean"`` or ``"sum"``) or ``(batch * num_systems,)`` (``"none"``).
     """
     residual = pattern.lower_matvec(lower, pattern.lower_t_matvec(lower, solution)) - rhs
-    per_system = residual.square().sum(-1) / rhs.square().sum(-1).clamp_min(torch.finfo(rhs.dtype).tiny)
-    return _reduce(per_system, reduction)
+    per_system = pattern.per_system(residual.square()) / \
+        pattern.per_system(rhs.square()).clamp_min(torch.finfo(rhs.dtype).tiny)
+    return _reduce(per_system.reshape(-1), reduction)
 
 
 def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.Tensor, *,
@@ -380,7 +426,7 @@ def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.
     probes : the number of random ``z`` per system (drawn with ``generator``), or the probes themselves
 
     Shapes: ``lower (batch, lower_nnz)``, ``values (batch, nnz)``, ``probes`` tensor ``(batch, k, n)``
-    -> a scalar or ``(batch,)`` as in :func:`solution_loss`.
+    -> a scalar or ``(batch * num_systems,)`` as in :func:`solution_loss`.
     """
     batch = values.shape[0]
     if isinstance(probes, torch.Tensor):
@@ -391,26 +437,101 @@ def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.
         z = torch.randn(batch, int(probes), pattern.n, generator=generator, dtype=values.dtype, device=values.device)
     lower_k, values_k = lower.unsqueeze(1), values.unsqueeze(1)
     error = pattern.lower_matvec(lower_k, pattern.lower_t_matvec(lower_k, z)) - pattern.matvec(values_k, z)
-    per_system = error.square().sum(-1).mean(-1) / values.square().sum(-1)
-    return _reduce(per_system, reduction)
+    per_system = pattern.per_system(error.square()).mean(-2) / pattern.per_system(values.square(), nonzeros=True)
+    return _reduce(per_system.reshape(-1), reduction)
+
+
+@dataclass(frozen=True)
+class SystemsBatch:
+    """A training batch on one pattern: a batch of values on a shared pattern, or one block-diagonal system.
+
+    Attributes
+    ----------
+    values : ``(batch, nnz)``; rhs, solution : ``(batch, n)``
+    crow, col : the pattern ``(n + 1,)``, ``(nnz,)``
+    blocks : None (``batch`` systems on one pattern) or the sizes ``(num_systems,)`` of the diagonal
+        blocks of one block-diagonal system (``batch = 1``)
+    """
+
+    values: torch.Tensor
+    rhs: torch.Tensor
+    solution: torch.Tensor
+    crow: torch.Tensor
+    col: torch.Tensor
+    blocks: torch.Tensor | None = None
+
+
+BATCH_KEYS = ("values", "rhs", "solution", "crow", "col")
+
+
+def systems_batch(batch: Any) -> SystemsBatch:
+    """A collated batch of :class:`~sciml.data.pdes.diffusion_systems.SystemsDataset` items as a :class:`SystemsBatch`.
+
+    Systems that share one pattern (and size) stay a batch of values on it; otherwise the systems,
+    cut to their counts ``num_rows``, ``num_nonzeros`` (full padded sizes when absent), are joined
+    into one block-diagonal system: the row pointers and columns shifted by the preceding systems'
+    nonzeros and rows. Works on the batch's device.
+
+    Shapes
+    ------
+    batch: dict ``values (B, nnz)``, ``rhs (B, n)``, ``solution (B, n)``, ``crow (B, n + 1)`` or ``(n + 1,)``,
+    ``col (B, nnz)`` or ``(nnz,)``, optionally ``num_rows (B,)``, ``num_nonzeros (B,)``.
+
+    Raises
+    ------
+    DataError
+        Missing keys, or counts that disagree with the padded arrays.
+    """
+    if not isinstance(batch, dict) or any(k not in batch for k in BATCH_KEYS):
+        found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise DataError(f"a neural-pcg batch is a dict with {', '.join(BATCH_KEYS)}; got {found}")
+    values, rhs, solution, crow, col = (batch[k] for k in BATCH_KEYS)
+    if crow.ndim == 1:
+        return SystemsBatch(values, rhs, solution, crow, col)
+    size, width = rhs.shape[1], values.shape[1]
+    rows = batch.get("num_rows")
+    nonzeros = batch.get("num_nonzeros")
+    rows = torch.full((len(crow),), size, device=crow.device) if rows is None else rows.to(crow.device).long()
+    nonzeros = torch.full((len(crow),), width, device=crow.device) if nonzeros is None else \
+        nonzeros.to(crow.device).long()
+    if bool(((rows < 1) | (rows > size) | (nonzeros < 0) | (nonzeros > width)).any()):
+        raise DataError(f"a batch's num_rows must lie in [1, {size}] and num_nonzeros in [0, {width}], got "
+                        f"{rows.tolist()} and {nonzeros.tolist()}")
+    ends = crow.gather(1, rows[:, None]).squeeze(1).long()
+    if not torch.equal(ends, nonzeros):
+        raise DataError(f"a batch's row pointers end at {ends.tolist()} but num_nonzeros is {nonzeros.tolist()}")
+    if bool((rows == rows[0]).all()) and bool((nonzeros == nonzeros[0]).all()) \
+            and bool((crow == crow[:1]).all()) and bool((col == col[:1]).all()):
+        n, nnz = int(rows[0]), int(nonzeros[0])
+        return SystemsBatch(values[:, :nnz], rhs[:, :n], solution[:, :n], crow[0, :n + 1], col[0, :nnz])
+    row_mask = torch.arange(size, device=crow.device) < rows[:, None]
+    nonzero_mask = torch.arange(width, device=crow.device) < nonzeros[:, None]
+    row_offset = torch.cumsum(rows, 0) - rows
+    nonzero_offset = torch.cumsum(nonzeros, 0) - nonzeros
+    joined_crow = torch.cat([crow.new_zeros(1), (crow[:, 1:].long() + nonzero_offset[:, None])[row_mask].to(crow.dtype)])
+    joined_col = (col.long() + row_offset[:, None])[nonzero_mask].to(col.dtype)
+    return SystemsBatch(values[nonzero_mask][None], rhs[row_mask][None], solution[row_mask][None], joined_crow,
+                        joined_col, rows)
 
 
 class NeuralPCGMethod:
     """The training method of :class:`NeuralPCG` for :class:`sciml.train.Trainer`.
 
-    ``step`` returns the loss named by ``model.config.loss``; ``evaluate`` returns per-batch sums
-    of that loss (``loss``, the validation metric), of ``solution_loss`` and of ``frobenius_loss``
-    (its probes drawn from a fixed seed, so validation is repeatable).
+    ``step`` returns the loss named by ``model.config.loss`` (the mean over the batch's systems);
+    ``evaluate`` returns per-batch sums over the systems of that loss (``loss``, the validation
+    metric), of ``solution_loss`` and of ``frobenius_loss`` (its probes drawn from a fixed seed, so
+    validation is repeatable).
 
     Shapes
     ------
     batch: the default collation of :class:`~sciml.data.pdes.diffusion_systems.SystemsDataset` items,
     a dict with ``values (B, nnz)``, ``rhs (B, n)``, ``solution (B, n)``, ``crow (B, n + 1)``,
-    ``col (B, nnz)`` (one pattern shared by the batch).
+    ``col (B, nnz)``, ``num_rows (B,)``, ``num_nonzeros (B,)``; systems of different patterns or sizes
+    (padded) run as one block-diagonal system (:func:`systems_batch`).
     """
 
     metric = "loss"
-    KEYS = ("values", "rhs", "solution", "crow", "col")
+    KEYS = BATCH_KEYS
 
     def __init__(self, model: nn.Module):
         self.model = model
@@ -418,28 +539,18 @@ class NeuralPCGMethod:
     def _network(self) -> NeuralPCG:
         return getattr(self.model, "module", self.model)  # under DDP the trainer wraps the model
 
-    def _unpack(self, batch: Any) -> tuple[torch.Tensor, ...]:
-        if not isinstance(batch, dict) or any(k not in batch for k in self.KEYS):
-            found = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
-            raise DataError(f"a neural-pcg batch is a dict with {', '.join(self.KEYS)}; got {found}")
-        values, rhs, solution, crow, col = (batch[k] for k in self.KEYS)
-        if crow.ndim == 2:
-            if not (bool((crow == crow[:1]).all()) and bool((col == col[:1]).all())):
-                raise DataError("the systems of a batch must share one sparsity pattern")
-            crow, col = crow[0], col[0]
-        return values, rhs, solution, crow, col
-
     def _losses(self, batch: Any, *, reduction: str, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
-        values, rhs, solution, crow, col = self._unpack(batch)
-        lower = self.model(crow, col, values)
-        pattern = self._network().pattern(crow, col)
+        systems = systems_batch(batch)
+        lower = self.model(systems.crow, systems.col, systems.values, systems.blocks)
+        network = self._network()
+        pattern = network.pattern(systems.crow, systems.col, systems.blocks)
         losses = {}
-        if generator is not None or self._network().config.loss == "solution":
-            losses["solution_loss"] = solution_loss(pattern, lower, solution, rhs, reduction=reduction)
-        if generator is not None or self._network().config.loss == "frobenius":
-            losses["frobenius_loss"] = frobenius_loss(pattern, lower, values, probes=self._network().config.probes,
+        if generator is not None or network.config.loss == "solution":
+            losses["solution_loss"] = solution_loss(pattern, lower, systems.solution, systems.rhs, reduction=reduction)
+        if generator is not None or network.config.loss == "frobenius":
+            losses["frobenius_loss"] = frobenius_loss(pattern, lower, systems.values, probes=network.config.probes,
                                                       generator=generator, reduction=reduction)
-        losses["loss"] = losses[f"{self._network().config.loss}_loss"]
+        losses["loss"] = losses[f"{network.config.loss}_loss"]
         return losses
 
     def step(self, batch: Any) -> dict[str, torch.Tensor]:
@@ -448,8 +559,8 @@ class NeuralPCGMethod:
     @torch.no_grad()
     def evaluate(self, batch: Any) -> dict[str, torch.Tensor]:
         """Per-batch sums of ``loss``, ``solution_loss`` and ``frobenius_loss`` (the trainer divides by the count)."""
-        values = self._unpack(batch)[0]
-        generator = torch.Generator(device=values.device).manual_seed(EVALUATION_SEED)
+        device = batch["values"].device if isinstance(batch, dict) and "values" in batch else "cpu"
+        generator = torch.Generator(device=device).manual_seed(EVALUATION_SEED)
         return self._losses(batch, reduction="sum", generator=generator)
 
 
@@ -542,13 +653,14 @@ def preconditioner_from_run(run: str | os.PathLike, A: Any, *, which: str = "bes
 
 # -- the pieces of the "neural-pcg" ModelSpec (sciml.train.models.MODELS) -------------------------------
 def spec_dataset(path: str | os.PathLike) -> SystemsDataset:
-    """The training data: a store of linear systems sharing one pattern."""
+    """The training data: a store of linear systems of any family (shared or per-sample patterns)."""
     return load_systems(path)
 
 
 def spec_complete_config(config: NeuralPCGConfig, data: SystemsDataset) -> NeuralPCGConfig:
-    """Nothing to fill from the data (the network takes any pattern); checks that ``data`` suits it."""
-    SparsityPattern(data.crow, data.col, where=str(getattr(data, "path", "the data")))
+    """Nothing to fill from the data (the network takes any pattern); checks that ``data`` suits it (system 0)."""
+    crow, col = data.pattern(0)
+    SparsityPattern(crow, col, where=f"{getattr(data, 'path', 'the data')} system 0")
     return config
 
 
@@ -571,7 +683,8 @@ def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, 
     Each test system is solved to ``rtol`` (``||r|| <= rtol ||b||``) with every preconditioner;
     set-up (network inference for the learned one) and solve are timed separately. Returns
     ``{"table": [{precond, mean_iterations, mean_setup_s, mean_solve_s, mean_total_s, all_converged}],
-    "per_system": {precond: [iterations ...]}, "n_systems", "n", "rtol"}``.
+    "per_system": {precond: [iterations ...]}, "n_systems", "n", "n_range", "rtol"}`` with ``n`` the
+    unknowns of the largest system and ``n_range`` ``[smallest, largest]``.
     """
     from sciml.linalg import pcg, preconditioner
 
@@ -579,7 +692,7 @@ def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, 
     per: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for i in range(len(data)):
         A = data.matrix(i)
-        b = data[i]["rhs"].numpy()
+        b = data.rhs(i)
         for name in names:
             tic = time.perf_counter()
             M = LearnedPreconditioner(model, A, device=device) if name == "learned" else \
@@ -598,4 +711,5 @@ def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, 
                       "mean_total_s": float(np.mean([r["setup_s"] + r["solve_s"] for r in rows])),
                       "all_converged": all(r["converged"] for r in rows)})
     return {"table": table, "per_system": {name: [r["iterations"] for r in per[name]] for name in names},
-            "n_systems": len(data), "n": data.n, "rtol": rtol}
+            "n_systems": len(data), "n": int(data.num_rows.max()),
+            "n_range": [int(data.num_rows.min()), int(data.num_rows.max())], "rtol": rtol}

@@ -1,20 +1,24 @@
 """Reference numerical solvers that make training data.
 
 Each PDE module offers ``solve(...)`` for the user's own inputs and, for ``sciml data generate``,
-``check_params``, ``fields``, ``coords``, ``generate`` and ``GENERATOR``.
+``check_params``, ``fields``, ``coords``, ``generate`` and ``GENERATOR``. The linear-system families
+of :mod:`~sciml.data.pdes.mesh_systems` are objects with the same functions (several per module).
 """
 
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 from sciml._errors import ConfigError
-from sciml.data.pdes import burgers, combined, darcy, diffusion_systems, heat, navier_stokes, poisson_mesh, wave
+from sciml.data.pdes import (burgers, combined, darcy, diffusion_systems, heat, mesh_systems, navier_stokes, poisson_mesh,
+                             wave)
 
-__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "diffusion_systems", "PDES",
+__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "diffusion_systems",
+           "mesh_systems", "PDES",
            "resolve_pde"]
 
-PDES: dict[str, ModuleType] = {
+PDES: dict[str, ModuleType | Any] = {  # a module or a mesh_systems family object
     "darcy": darcy,
     "burgers": burgers,
     "navier-stokes": navier_stokes,
@@ -23,10 +27,13 @@ PDES: dict[str, ModuleType] = {
     "wave": wave,
     "poisson-mesh": poisson_mesh,
     "diffusion-systems": diffusion_systems,
+    "anisotropic-systems": mesh_systems.ANISOTROPIC,
+    "poisson-mesh-systems": mesh_systems.POISSON_MESH,
+    "heat-mesh-systems": mesh_systems.HEAT_MESH,
 }
 
 
-def resolve_pde(name: str) -> ModuleType:
+def resolve_pde(name: str) -> ModuleType | Any:
     """The generator module for ``name``; an unknown name lists the choices."""
     if name not in PDES:
         raise ConfigError(f"unknown PDE {name!r}; choose one of {', '.join(PDES)}")
