@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     train = sub.add_parser("train", help="train a model on a dataset")
-    train.add_argument("model", help="model name (fno)")
+    train.add_argument("model", help="model name: fno, fno-rollout, fno-space-time, neural-pcg, dcdm")
     train.add_argument("--data", required=True, type=Path, help="training dataset")
     train.add_argument("--val", type=Path, default=None, help="validation dataset (selects best.pt)")
     train.add_argument("--out", required=True, type=Path, help="run directory")

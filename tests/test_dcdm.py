@@ -283,3 +283,22 @@ def test_smoke_experiment_writes_a_report_and_a_loadable_run(tmp_path):
     assert "| 16x16 | 256 | DCDM |" in report and "slope p" in report
     assert (out / "iterations.png").exists() and (out / "residuals.png").exists()
     assert DCDMSolver.from_run(out).n_dims == 2
+
+
+def test_learned_load_and_sciml_solve_dispatch_a_dcdm_run(trained, tmp_path, capsys):
+    import scipy.io
+
+    import sciml.learned
+    from sciml import ConfigError
+    from sciml.cli import main
+
+    solver = sciml.learned.load(trained["run"])
+    assert isinstance(solver, DCDMSolver)
+    with pytest.raises(ConfigError, match="a solver, not a preconditioner"):
+        sciml.learned.load(trained["run"], poisson2d(8))
+    scipy.io.mmwrite(tmp_path / "a.mtx", poisson2d(12))
+    assert main(["solve", str(tmp_path / "a.mtx"), "--precond", str(trained["run"]), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "dcdm" and report["converged"] and report["relative_residual"] <= 1e-8
+    assert main(["solve", str(tmp_path / "a.mtx"), "--precond", str(trained["run"]), "--norm", "max"]) == 2
+    assert "stops on the L2 norm" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import scipy.io
 import scipy.sparse as sp
 import torch
 
-from sciml._errors import DataError
+from sciml._errors import ConfigError, DataError
 
 __all__ = ["read_matrix", "read_vector", "check_spd_input", "solve_files"]
 
@@ -103,10 +103,19 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     check_spd_input(A, f"matrix {matrix}")
     b = read_vector(rhs, A.shape[0]) if rhs is not None else np.ones(A.shape[0])
     tic = time.perf_counter()
-    if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg run directory)
-        from sciml.learned.neural_pcg import preconditioner_from_run
+    if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
+        from sciml.train.models import load_model
 
-        M = preconditioner_from_run(precond, A, device=dev, dtype=dt)
+        model, payload = load_model(precond, map_location=dev)
+        if payload.get("model_name") == "dcdm":
+            return _solve_dcdm(model, A, b, matrix=matrix, precond=precond, rtol=rtol, atol=atol, maxiter=maxiter,
+                               dev=dev, dtype=dtype, norm=norm, load_seconds=time.perf_counter() - tic)
+        from sciml.learned.neural_pcg import LearnedPreconditioner
+
+        if payload.get("model_name") != "neural-pcg":
+            raise DataError(f"{precond} holds a {payload.get('model_name')!r} model, not a learned preconditioner "
+                            f"(neural-pcg) or solver (dcdm)")
+        M = LearnedPreconditioner(model, A, device=dev, dtype=dt)
     else:
         M = preconditioner(precond, A, device=dev, dtype=dt)
     if dev.type == "cuda":
@@ -134,4 +143,28 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
             "status": result.status.value, "message": result.status.message,
             "relative_residual": true_residual, "norm": norm, "true_residual_meets_tolerance": meets,
             "setup_seconds": setup, "solve_seconds": solve,
+            "seconds_per_iteration": solve / max(result.iterations, 1)}
+
+
+def _solve_dcdm(model, A, b, *, matrix, precond, rtol, atol, maxiter, dev, dtype, norm, load_seconds) -> dict[str, Any]:
+    """``sciml solve --precond RUN`` for a DCDM run: the network drives the iteration (float64, L2 norm)."""
+    from sciml.learned.dcdm import DCDMSolver
+
+    if norm != "l2":
+        raise ConfigError("a DCDM run stops on the L2 norm of the residual; drop --norm max")
+    solver = DCDMSolver(model)
+    tic = time.perf_counter()
+    result = solver.solve(A, torch.from_numpy(b).to(dev), rtol=rtol, atol=atol, maxiter=maxiter)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    solve = time.perf_counter() - tic
+    x = result.x.double().cpu().numpy()
+    b_norm = float(np.linalg.norm(b))
+    true_norm = float(np.linalg.norm(b - A @ x))
+    return {"matrix": str(matrix), "n": A.shape[0], "nnz": int(A.nnz), "precond": precond, "method": "dcdm",
+            "device": str(dev), "dtype": "float64", "requested_dtype": dtype, "rtol": rtol,
+            "iterations": result.iterations, "converged": result.converged, "status": result.status.value,
+            "message": result.status.message, "relative_residual": true_norm / max(b_norm, 1e-300), "norm": norm,
+            "true_residual_meets_tolerance": true_norm <= 1.01 * max(rtol * b_norm, atol),
+            "setup_seconds": load_seconds, "solve_seconds": solve,
             "seconds_per_iteration": solve / max(result.iterations, 1)}
