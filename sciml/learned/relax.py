@@ -14,9 +14,10 @@ only the number of iterations the solver needed. Two learners:
 
 The cost of a choice is counted by :class:`IterationCost`: iterations of SOR (:func:`sciml.linalg.sor`)
 or of SSOR-preconditioned CG (:func:`sciml.linalg.pcg` with :class:`sciml.linalg.SSOR`), capped at
-``maxiter``; the learners see the loss ``cost / maxiter`` in ``[0, 1]``. :func:`shifted_laplacian_sequence`
-makes the paper's test sequence, 2D Laplacian plus ``c I`` with random ``c``; :func:`as_systems` wraps
-any list of ``(A, b)``.
+``maxiter``. The bandit sees iteration counts divided by their running mean (as in the authors' code);
+the contextual learner sees ``cost / maxiter`` in ``[0, 1]``. :func:`shifted_laplacian_sequence` makes the
+paper's test sequences, 2D Laplacian plus ``c I`` with random ``c``; :func:`as_systems` wraps any list of
+``(A, b)``.
 """
 
 from __future__ import annotations
@@ -107,15 +108,24 @@ def as_systems(systems: Iterable[Any], features: Sequence[float] | None = None) 
 
 
 def shifted_laplacian_sequence(m: int, n_systems: int, *, shift_range: tuple[float, float] = (0.0, 1.0),
-                               distribution: str = "uniform", seed: int = 0) -> list[LinearSystem]:
+                               distribution: str = "uniform", beta: tuple[float, float] = (0.5, 1.5),
+                               seed: int = 0) -> list[LinearSystem]:
     """The paper's test sequence: ``A_t = L + c_t I`` with ``L`` the 5-point ``-Laplacian`` on an ``m x m`` grid.
 
     ``c_t = u_t * d`` with ``d = 4 (m + 1)^2`` the diagonal of ``L`` (the middle of its spectrum:
     ``lambda_min + lambda_max = 2 d``), so the shift is measured in the Laplacian's own scale and the
     sequence looks alike on every grid. ``u_t`` are i.i.d. on ``shift_range = (low, high)``:
     ``distribution="uniform"`` draws ``u ~ U[low, high]``; ``"log-uniform"`` draws ``log u`` uniformly
-    (``low > 0``), which spreads the instance-optimal ``omega`` evenly over its range. ``b_t ~ N(0, I)``.
-    The feature of each system is ``c_t``.
+    (``low > 0``), which spreads the instance-optimal ``omega`` evenly over its range; ``"beta"`` draws
+    ``u = low + (high - low) B`` with ``B ~ Beta(*beta)``. ``b_t ~ N(0, I)``. The feature of each system
+    is ``c_t``. ``low`` may be negative as long as every ``A_t`` stays positive definite:
+    ``low > -lambda_min / d = cos(pi / (m + 1)) - 1``.
+
+    The sequence of Khodak et al.'s experiments (their released scripts: ``delsq(numgrid('S', 12))``
+    plus ``c I``, ``c = -0.15 + 0.6 Beta(0.5, 1.5)``, diagonal 4) is ``m = 10``,
+    ``shift_range=(-0.0375, 0.1125)``, ``distribution="beta"``, ``beta=(0.5, 1.5)`` (their "high
+    variance" case; ``(2, 6)`` is their "low variance" one): near-singular systems, best ``omega`` about
+    1.75.
 
     Young's theory applies (``A_t`` is consistently ordered), so the instance-optimal SOR factor is
     ``2 / (1 + sqrt(1 - rho_t^2))`` with Jacobi radius ``rho_t = (d - lambda_min) / (d + c_t)``: about
@@ -129,20 +139,26 @@ def shifted_laplacian_sequence(m: int, n_systems: int, *, shift_range: tuple[flo
         raise ConfigError(f"m must be an integer >= 2, got {m}")
     if int(n_systems) != n_systems or n_systems < 1:
         raise ConfigError(f"n_systems must be a positive integer, got {n_systems}")
-    distributions = ("uniform", "log-uniform")
+    distributions = ("uniform", "log-uniform", "beta")
     if distribution not in distributions:
         raise ConfigError(f"unknown distribution {distribution!r}; choose one of {', '.join(distributions)}")
     low, high = (float(v) for v in shift_range)
-    if not 0 <= low <= high or (distribution == "log-uniform" and low <= 0):
-        raise ConfigError(f"shift_range must be (low, high) with 0 <= low <= high (low > 0 for log-uniform), got "
-                          f"{tuple(shift_range)}")
+    floor = math.cos(math.pi / (m + 1)) - 1.0  # -lambda_min / d
+    if not floor < low <= high or (distribution == "log-uniform" and low <= 0):
+        raise ConfigError(f"shift_range must be (low, high) with {floor:.4g} < low <= high (the lower bound keeps "
+                          f"L + c I positive definite on this grid; low > 0 for log-uniform), got {tuple(shift_range)}")
+    a, b = (float(v) for v in beta)
+    if not (a > 0 and b > 0):
+        raise ConfigError(f"beta must be two positive shape parameters, got {tuple(beta)}")
     laplacian = poisson2d(int(m)).astype(np.float64).tocsr()
     diagonal = 4.0 * (m + 1) ** 2
     rng = np.random.default_rng(seed)
     if distribution == "uniform":
         units = rng.uniform(low, high, size=int(n_systems))
-    else:
+    elif distribution == "log-uniform":
         units = np.exp(rng.uniform(math.log(low), math.log(high), size=int(n_systems)))
+    else:
+        units = low + (high - low) * rng.beta(a, b, size=int(n_systems))
     identity = sp.identity(m * m, format="csr")
     return [LinearSystem((laplacian + u * diagonal * identity).tocsr(), rng.standard_normal(m * m), float(u * diagonal))
             for u in units]
@@ -259,45 +275,87 @@ def _sor_iterations_all_arms(A: sp.csr_matrix, b: np.ndarray, omegas: np.ndarray
     return costs
 
 
-class TsallisINF:
-    """The Tsallis-INF bandit with ``alpha = 1/2`` (Zimmert and Seldin, JMLR 2021), for losses in ``[0, 1]``.
+ESTIMATORS = ("importance-weighted", "reduced-variance")
+SCALES = ("unit", "running-mean")
 
-    Follow-the-regularised-leader on importance-weighted cumulative loss estimates ``L_hat`` with the
-    1/2-Tsallis entropy. In round ``t`` the arm is drawn from
-    ``w_i = 4 / (eta_t (L_hat_i - x))^2``, ``eta_t = learning_rate / sqrt(t)``, where the normaliser
-    ``x < min L_hat`` making ``sum w = 1`` is found by Newton's method (monotone from
-    ``x = min L_hat - 2 / eta_t``, since ``sum w`` is convex and increasing in ``x``). After playing arm
-    ``i`` with loss ``l``, ``L_hat_i += l / w_i``. The default ``learning_rate = 2`` (``eta_t = 2 / sqrt(t)``)
-    is the rate of Zimmert and Seldin's analysis for these estimators: pseudo-regret ``O(sqrt(K T))``
-    against any loss sequence and ``O(sum_i log(T) / gap_i)`` for stochastic losses with gaps, with no
-    knowledge of which case holds. The regret is in loss units, so in iterations it scales with the cap.
+
+class TsallisINF:
+    """The Tsallis-INF bandit with ``alpha = 1/2`` (Zimmert and Seldin, JMLR 2021).
+
+    Follow-the-regularised-leader on cumulative loss estimates ``L_hat`` with the 1/2-Tsallis entropy.
+    In round ``t`` the arm is drawn from ``w_i = 4 / (eta_t (L_hat_i / s_t - x))^2``,
+    ``eta_t = learning_rate / sqrt(t)``, where the normaliser ``x < min L_hat / s_t`` making ``sum w = 1``
+    is found by Newton's method (monotone from ``x = min L_hat / s_t - 2 / eta_t``, since ``sum w`` is
+    convex and increasing in ``x``), and ``s_t`` is the loss scale:
+
+    * ``scale="unit"``: ``s_t = 1``; losses must lie in ``[0, 1]`` (Zimmert and Seldin's setting).
+    * ``scale="running-mean"``: ``s_t`` is the mean of the losses observed so far (1 before the first),
+      recomputed every round and applied to the whole cumulative estimate, so the learner is invariant
+      to the units of the loss (iterations need no cap) and a good arm's loss is about 1. This is how
+      the authors' released code of Khodak et al. (2024) normalises iteration counts. Losses may be any
+      non-negative number.
+
+    After playing arm ``a`` with probability ``w_a`` and loss ``l``, the estimates grow by
+
+    * ``estimator="importance-weighted"``: ``l / w_a`` for arm ``a`` only;
+    * ``estimator="reduced-variance"``: Zimmert and Seldin's estimator ``(l - B_i) 1[i = a] / w_i + B_i``
+      for every arm ``i``, with ``B_i = B 1[w_i >= eta_t^2]``: the baseline ``B`` is 1/2 for
+      ``scale="unit"`` and the running mean of the losses before this one for ``"running-mean"``
+      (the loss is centred). An arm played with small probability gets no baseline, so a rare lucky
+      loss below ``B`` cannot throw it to the lead.
+
+    The default ``learning_rate = 2`` (``eta_t = 2 / sqrt(t)``) is the rate of Zimmert and Seldin's
+    analysis for importance-weighted estimators: pseudo-regret ``O(sqrt(K T))`` against any loss sequence
+    and ``O(sum_i log(T) / gap_i)`` for stochastic losses with gaps, with no knowledge of which case
+    holds. The regret is in loss units, so in the original units it scales with ``s_t`` (or the cap).
 
     Parameters
     ----------
     n_arms : number of arms ``K >= 1``
     rng : ``numpy.random.Generator``, a seed, or ``None`` (fresh entropy)
     learning_rate : the constant in ``eta_t``
+    estimator : ``"importance-weighted"`` or ``"reduced-variance"``
+    scale : ``"unit"`` or ``"running-mean"``
     """
 
-    def __init__(self, n_arms: int, *, rng: np.random.Generator | int | None = None, learning_rate: float = 2.0):
+    def __init__(self, n_arms: int, *, rng: np.random.Generator | int | None = None, learning_rate: float = 2.0,
+                 estimator: str = "importance-weighted", scale: str = "unit"):
         if int(n_arms) != n_arms or n_arms < 1:
             raise ConfigError(f"n_arms must be a positive integer, got {n_arms}")
         if not learning_rate > 0:
             raise ConfigError(f"learning_rate must be positive, got {learning_rate}")
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+        if scale not in SCALES:
+            raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
         self.n_arms = int(n_arms)
         self.learning_rate = float(learning_rate)
+        self.estimator = estimator
+        self.scale = scale
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-        self.loss_estimates = np.zeros(self.n_arms)  # cumulative importance-weighted estimates L_hat
+        self.loss_estimates = np.zeros(self.n_arms)  # cumulative loss estimates L_hat, in the losses' own units
+        self.loss_sum = 0.0  # sum of the observed losses, for the running-mean scale and baseline
         self.rounds = 0  # completed select/update pairs
-        self._pending: tuple[int, float] | None = None  # (arm, its probability) between select and update
+        self._pending: tuple[int, np.ndarray] | None = None  # (arm, the distribution it was drawn from)
 
     def __repr__(self) -> str:
-        return f"TsallisINF(n_arms={self.n_arms}, learning_rate={self.learning_rate:g}, rounds={self.rounds})"
+        return (f"TsallisINF(n_arms={self.n_arms}, learning_rate={self.learning_rate:g}, estimator={self.estimator!r}, "
+                f"scale={self.scale!r}, rounds={self.rounds})")
+
+    def _eta(self) -> float:
+        return self.learning_rate / math.sqrt(self.rounds + 1)
+
+    def _scale(self) -> float:
+        """``s_t``: 1, or the mean observed loss (1 while it is undefined or zero)."""
+        if self.scale == "unit" or self.rounds == 0 or self.loss_sum <= 0:
+            return 1.0
+        return self.loss_sum / self.rounds
 
     def probabilities(self) -> np.ndarray:
         """The distribution ``(K,)`` that the next :meth:`select` draws from."""
-        eta = self.learning_rate / math.sqrt(self.rounds + 1)
-        gaps = self.loss_estimates - self.loss_estimates.min()
+        eta = self._eta()
+        scaled = self.loss_estimates / self._scale()
+        gaps = scaled - scaled.min()
         x = -2.0 / eta  # here the leading arm alone has weight 1, so sum(w) >= 1
         for _ in range(100):
             weights = 4.0 / (eta * (gaps - x)) ** 2
@@ -313,18 +371,31 @@ class TsallisINF:
             raise ConfigError(f"select() called twice; report the loss of arm {self._pending[0]} with update() first")
         p = self.probabilities()
         arm = int(self.rng.choice(self.n_arms, p=p))
-        self._pending = (arm, float(p[arm]))
+        self._pending = (arm, p)
         return arm
 
     def update(self, arm: int, loss: float) -> None:
-        """Report the loss in ``[0, 1]`` of the arm the last :meth:`select` returned."""
+        """Report the loss of the arm the last :meth:`select` returned: in ``[0, 1]`` for ``scale="unit"``,
+        any non-negative number for ``scale="running-mean"``."""
         if self._pending is None or self._pending[0] != arm:
             expected = "call select() first" if self._pending is None else f"select() returned {self._pending[0]}"
             raise ConfigError(f"update(arm={arm}) does not follow a select() of that arm; {expected}")
-        if not 0.0 <= loss <= 1.0:
-            raise DataError(f"losses must lie in [0, 1] (normalise the cost by its cap), got {loss}")
-        self.loss_estimates[arm] += loss / self._pending[1]
+        loss = float(loss)
+        if self.scale == "unit" and not 0.0 <= loss <= 1.0:
+            raise DataError(f"losses must lie in [0, 1] (normalise the cost by its cap, or use scale='running-mean'), "
+                            f"got {loss}")
+        if not (math.isfinite(loss) and loss >= 0.0):
+            raise DataError(f"losses must be non-negative and finite, got {loss}")
+        p = self._pending[1]
+        if self.estimator == "importance-weighted":
+            self.loss_estimates[arm] += loss / p[arm]
+        else:
+            baseline = 0.5 if self.scale == "unit" else (self.loss_sum / self.rounds if self.rounds else loss)
+            estimate = np.where(p >= self._eta() ** 2, baseline, 0.0)
+            estimate[arm] += (loss - estimate[arm]) / p[arm]
+            self.loss_estimates += estimate
         self._pending = None
+        self.loss_sum += loss
         self.rounds += 1
 
 
@@ -420,24 +491,41 @@ class RelaxResult:
                 f"{self.instance_optimal_cost}; worst fixed: {self.worst_fixed_cost}")
 
 
-def _run(systems, omegas, method, rtol, maxiter, evaluate_all, choose, learn, features) -> RelaxResult:
-    """The loop shared by both tuners: ``choose(t) -> arm``, solve, ``learn(t, arm, loss)``."""
+def _run(systems, omegas, method, rtol, maxiter, evaluate_all, choose, learn, features,
+         arm_costs=None) -> RelaxResult:
+    """The loop shared by both tuners: ``choose(t) -> arm``, solve (or look the cost up in ``arm_costs``),
+    ``learn(t, arm, cost)`` with the cost in iterations."""
     oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
     arms = np.zeros(len(systems), dtype=np.int64)
     costs = np.zeros(len(systems), dtype=np.int64)
-    table = np.zeros((len(systems), len(omegas)), dtype=np.int64) if evaluate_all else None
+    table = arm_costs if arm_costs is not None else (
+        np.zeros((len(systems), len(omegas)), dtype=np.int64) if evaluate_all else None)
     for t, system in enumerate(systems):
         arm = choose(t)
-        if table is not None:
+        if arm_costs is not None:
+            cost = int(table[t, arm])
+        elif table is not None:
             # the learner's cost is read from the same row the baselines use, so regret compares like with like
             table[t] = oracle.all_arms(system.A, system.b, omegas)
             cost = int(table[t, arm])
         else:
             cost = oracle(system.A, system.b, omegas[arm])
-        learn(t, arm, oracle.loss(cost))
+        learn(t, arm, cost)
         arms[t], costs[t] = arm, cost
     return RelaxResult(omegas=omegas, arms=arms, costs=costs, arm_costs=table, features=features, method=method,
                        rtol=float(rtol), maxiter=int(maxiter))
+
+
+def _check_arm_costs(arm_costs: Any, n_systems: int, n_arms: int, maxiter: int) -> np.ndarray | None:
+    """Validate a precomputed ``(T, K)`` table of iteration counts (``None`` passes through)."""
+    if arm_costs is None:
+        return None
+    table = np.asarray(arm_costs)
+    if table.shape != (n_systems, n_arms):
+        raise DataError(f"arm_costs must have shape (systems, arms) = {(n_systems, n_arms)}, got {table.shape}")
+    if table.dtype.kind not in "iu" or table.min() < 0 or table.max() > maxiter:
+        raise DataError(f"arm_costs must hold iteration counts, integers in [0, maxiter={maxiter}]")
+    return table.astype(np.int64)
 
 
 def _features(systems: list[LinearSystem]) -> np.ndarray:
@@ -446,22 +534,32 @@ def _features(systems: list[LinearSystem]) -> np.ndarray:
 
 def tune_omega(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: str = "sor", rtol: float = 1e-8,
                maxiter: int = 1000, seed: int = 0, learning_rate: float = 2.0,
-               evaluate_all: bool = True) -> RelaxResult:
+               estimator: str = "reduced-variance", scale: str = "running-mean", evaluate_all: bool = True,
+               arm_costs: Any = None) -> RelaxResult:
     """Pick ``omega`` for each system in turn with :class:`TsallisINF`, seeing only iteration counts.
+
+    By default the learner sees raw iteration counts on the running-mean scale with Zimmert and
+    Seldin's reduced-variance estimator (see :class:`TsallisINF`): no hindsight knowledge enters, and
+    the cap ``maxiter`` does not set the learning speed. ``scale="unit"`` with
+    ``estimator="importance-weighted"`` is the plain Tsallis-INF on ``cost / maxiter``.
 
     Parameters
     ----------
     systems : sequence of :class:`LinearSystem` or ``(A, b)`` pairs (see :func:`as_systems`)
     omegas : the arms, a 1-D grid in ``(0, 2)``; default ``linspace(1, 1.95, 20)`` as in the paper
     method : ``"sor"`` (SOR sweeps) or ``"ssor-pcg"`` (CG iterations with the SSOR preconditioner)
-    rtol, maxiter : stop at ``||b - A x|| <= rtol ||b||``; ``maxiter`` caps the cost and normalises the
-        loss to ``cost / maxiter``. Pick it a small multiple of a good arm's cost: the regret bound scales
-        with it.
+    rtol, maxiter : stop at ``||b - A x|| <= rtol ||b||``; ``maxiter`` caps the cost (and, for
+        ``scale="unit"``, normalises the loss to ``cost / maxiter``)
     seed : seeds the bandit's ``numpy.random.Generator``
-    learning_rate : see :class:`TsallisINF`
+    learning_rate, estimator, scale : see :class:`TsallisINF`; ``learning_rate = 2`` was chosen among
+        1 to 16 on 8x8 shifted-Laplacian sequences (seeds 200-204 and 300-304), not on the
+        experiment's sequences
     evaluate_all : also solve with every arm on every system (:meth:`IterationCost.all_arms`), for the
         baselines and regret curves of :class:`RelaxResult`: ``K`` times the work, and the learner's
         cost is then read from the same row (it still sees only its own arm's cost)
+    arm_costs : optional ``(T, K)`` iteration counts of every arm on every system, e.g. a previous
+        result's ``arm_costs`` (same systems, omegas, method, rtol and maxiter): the learner's costs are
+        looked up instead of solved, to replay one sequence with several seeds
 
     Returns
     -------
@@ -469,10 +567,13 @@ def tune_omega(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: 
     """
     systems = as_systems(systems)
     grid = _check_omegas(omegas)
-    IterationCost(method, rtol=rtol, maxiter=maxiter)  # validates the settings before any work
-    bandit = TsallisINF(len(grid), rng=np.random.default_rng(seed), learning_rate=learning_rate)
+    oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)  # validates the settings before any work
+    table = _check_arm_costs(arm_costs, len(systems), len(grid), oracle.maxiter)
+    bandit = TsallisINF(len(grid), rng=np.random.default_rng(seed), learning_rate=learning_rate,
+                        estimator=estimator, scale=scale)
+    loss = oracle.loss if scale == "unit" else float
     return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: bandit.select(),
-                lambda t, arm, loss: bandit.update(arm, loss), _features(systems))
+                lambda t, arm, cost: bandit.update(arm, loss(cost)), _features(systems), table)
 
 
 class _ChebyshevRegressionBandit:
@@ -566,4 +667,4 @@ def tune_omega_contextual(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGA
     learner = _ChebyshevRegressionBandit(len(grid), int(degree), float(exploration), float(ridge),
                                          np.random.default_rng(seed))
     return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: learner.select(scaled[t]),
-                lambda t, arm, loss: learner.update(arm, scaled[t], loss), features)
+                lambda t, arm, cost: learner.update(arm, scaled[t], cost / maxiter), features)
