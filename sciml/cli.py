@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--out", required=True, type=Path)
     imp.add_argument("--spatial-dims", type=int, default=None, help="spatial dimensions (default: inferred)")
     imp.add_argument("--pde", default="imported", help="value of the pde attribute")
+    imp.add_argument("--layout", choices=("pair", "trajectory"), default=None,
+                     help="pair (input/output) or trajectory (tensor (N, T, *spatial)); default: detected")
+    imp.add_argument("--subsample", type=int, default=1, help="keep every k-th point along each spatial axis")
+    imp.add_argument("--prepend-initial", action="store_true", help="trajectories: store `a` as the frame at t=0")
     imp.add_argument("--force", action="store_true")
     info = data_sub.add_parser("info", help="summarise and validate a dataset file")
     info.add_argument("file", type=Path)
@@ -156,7 +160,8 @@ def _cmd_data(args, log: logging.Logger) -> int:
     if args.data_command == "import":
         from sciml.data import import_file
 
-        path = import_file(args.file, args.out, spatial_dims=args.spatial_dims, pde=args.pde, force=args.force)
+        path = import_file(args.file, args.out, spatial_dims=args.spatial_dims, pde=args.pde, force=args.force,
+                           layout=args.layout, subsample=args.subsample, prepend_initial=args.prepend_initial)
         print(f"wrote {path}")
         return 0
     if args.data_command == "info":
