@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a trained run on a dataset (any resolution)")
     ev.add_argument("run", type=Path, help="run directory (or model .pt file)")
-    ev.add_argument("--data", required=True, type=Path)
+    ev.add_argument("--data", required=True, type=Path, action="append",
+                    help="test dataset; repeat for a zero-shot super-resolution table over several resolutions")
     ev.add_argument("--model", dest="which", default="best", choices=("best", "model"),
                     help="best.pt (default) or model.pt (last epoch)")
     ev.add_argument("--device", default="cpu")
@@ -206,23 +207,34 @@ def _cmd_train(args, log: logging.Logger) -> int:
 
 
 def _cmd_eval(args, log: logging.Logger) -> int:
-    from sciml.train import evaluate_run
+    from sciml.train import evaluate_resolutions, evaluate_run
 
     if args.out is not None:
         _refuse_existing(args.out, args.force)
-    result = evaluate_run(args.run, args.data, which=args.which, device=args.device, out=args.out)
+    if len(args.data) > 1:
+        result = evaluate_resolutions(args.run, args.data, which=args.which, device=args.device, out=args.out)
+        print(json.dumps(result, indent=2) if args.json else result["table"])
+        return 0
+    data = args.data[0]
+    result = evaluate_run(args.run, data, which=args.which, device=args.device, out=args.out)
     if args.json:
         print(json.dumps(result, indent=2))
     elif "table" in result:  # a learned preconditioner against the classical ones
-        print(f"{args.data}: {result['n_systems']} systems of {result['n']} unknowns, rtol {result['rtol']:g}")
+        print(f"{data}: {result['n_systems']} systems of {result['n']} unknowns, rtol {result['rtol']:g}")
         print(f"  {'precond':10s} {'iterations':>10s} {'setup s':>9s} {'solve s':>9s} {'total s':>9s}")
         for row in result["table"]:
             print(f"  {row['precond']:10s} {row['mean_iterations']:10.1f} {row['mean_setup_s']:9.4f} "
                   f"{row['mean_solve_s']:9.4f} {row['mean_total_s']:9.4f}"
                   f"{'' if row['all_converged'] else '  (not all converged)'}")
-    else:
-        print(f"{args.data} at {'x'.join(map(str, result['resolution']))} ({result['n_samples']} samples): "
-              f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}")
+    elif "rel_l2" in result:
+        def band(key: str) -> str:
+            return "-" if result.get(key) is None else f"{result[key]:.3g}"
+
+        print(f"{data} at {'x'.join(map(str, result['resolution']))} ({result['n_samples']} samples): "
+              f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}  "
+              f"fourier low/mid/high {band('fourier_low')}/{band('fourier_mid')}/{band('fourier_high')}")
+    else:  # a model with its own evaluation (rollout metrics ...)
+        print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (list, dict))}, indent=2))
     return 0
 
 

@@ -207,7 +207,14 @@ class Store:
         if name not in self._file:
             raise DataError(f"{self.path} has no field {name!r}; it has {', '.join(self._file.keys())}")
         try:
-            return self._file[name][index]
+            dataset = self._file[name]
+            if isinstance(index, (list, np.ndarray)) and len(index) > 0:
+                # h5py's point selection is ~20x slower than reading the contiguous runs as slices
+                index = np.asarray(index, dtype=np.int64)
+                breaks = np.flatnonzero(np.diff(index) != 1) + 1
+                runs = np.split(index, breaks)
+                return np.concatenate([dataset[int(run[0]):int(run[-1]) + 1] for run in runs], axis=0)
+            return dataset[index]
         except OSError as exc:
             raise DataError(f"{self.path}: field {name!r} cannot be read ({exc}); the file is damaged") from exc
 
