@@ -34,9 +34,19 @@ def train_and_evaluate(run_dir: Path, train_path: Path, val_path: Path, test_pat
     """
     from sciml.train.run import evaluate_resolutions, train_model
 
+    from sciml._errors import ConfigError
+
     overrides = {**model, **train, "device": device}
-    summary = train_model("fno", train_path, run_dir, val_path=val_path, overrides=overrides, force=True,
-                          show_progress=False)
+    summary = None
+    if (run_dir / "checkpoint.pt").exists():  # an interrupted experiment continues its training
+        try:
+            summary = train_model("fno", train_path, run_dir, val_path=val_path, overrides=overrides, resume=True,
+                                  show_progress=False)
+        except ConfigError as exc:
+            log.info("not resuming %s (%s); training again", run_dir, exc)
+    if summary is None:
+        summary = train_model("fno", train_path, run_dir, val_path=val_path, overrides=overrides, force=True,
+                              show_progress=False)
     epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     evaluation = evaluate_resolutions(run_dir, test_paths, which="model", device=device)
     return {"summary": summary, "epochs": epochs, "evaluation": evaluation}
