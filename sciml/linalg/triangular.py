@@ -12,6 +12,7 @@ kernels, and then solves ``T x = b`` for single or batched right-hand sides:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 
@@ -20,6 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from sciml._errors import ConfigError, SciMLError
+from sciml.runtime import torch_threads
 
 __all__ = ["TriangularSolver"]
 
@@ -288,11 +290,14 @@ class TriangularSolver:
         if b.device != self.device:
             raise SciMLError(f"b is on {b.device} but the solver was set up on {self.device}")
         columns = b.reshape(-1, self.n).t()  # (n, batch): rows of x are contiguous for gathers
-        if self.method == "torch":
-            x = torch.triangular_solve(columns.contiguous(), self._matrix, upper=not self.lower,
-                                       unitriangular=self.unit_diagonal).solution
-        else:
-            x = self._solve_levels(columns)
+        # A triangular solve is a chain of small dependent steps: on CPU, extra OpenMP threads only add
+        # synchronisation (and, on a loaded machine, spin-waiting that made solves 100x slower), so one thread.
+        with torch_threads(1) if self.device.type == "cpu" else contextlib.nullcontext():
+            if self.method == "torch":
+                x = torch.triangular_solve(columns.contiguous(), self._matrix, upper=not self.lower,
+                                           unitriangular=self.unit_diagonal).solution
+            else:
+                x = self._solve_levels(columns)
         return x.t().contiguous().reshape(b.shape)
 
     def _solve_levels(self, columns: torch.Tensor) -> torch.Tensor:
