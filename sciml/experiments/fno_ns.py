@@ -205,8 +205,9 @@ def _run(kind: str, out: Path, scale: str, device: str) -> dict[str, Any]:
     paths = _datasets(out, size, device)
     data_seconds = time.perf_counter() - tic
     training = _train(kind, out, size, paths, device)
-    evaluation = evaluate_run(training["run_dir"], paths["test"], device=device)
-    model, _ = load_model(training["run_dir"], map_location=device)
+    # the model after the last epoch: the test set is evaluated every epoch for the curve only, never to pick a model
+    evaluation = evaluate_run(training["run_dir"], paths["test"], which="model", device=device)
+    model, _ = load_model(training["run_dir"], which="model", map_location=device)
     test = TrajectoryDataset(paths["test"])
     speed = _speed(model, test, size, device)
     metrics_file = Path(training["run_dir"]) / "metrics.jsonl"
@@ -248,7 +249,8 @@ def _report(r: dict[str, Any]) -> str:
              f"Model: {model}; {m['modes']} modes, width {m['width']}, {m['n_layers']} layers. AdamW lr "
              f"{s['train']['lr']:g} ({s['train']['scheduler']} schedule), batch {m['batch_size']}, {tr['epochs']} "
              f"epochs (median {tr['epoch_seconds']:.1f} s per epoch, {tr['median_samples_per_s']:.2f} trajectories/s); "
-             f"best test error at epoch {tr['best']['epoch']}.", "",
+             f"errors are those of the model after the last epoch (the test set, evaluated every epoch "
+             f"for the curve, picked nothing; its lowest value came at epoch {tr['best']['epoch']}).", "",
              "## Result", "",
              "| | relative L2 (whole predicted trajectory) | nRMSE | teacher-forced rel. L2 | setting |",
              "|---|---|---|---|---|",
