@@ -40,9 +40,9 @@ from torch import nn
 
 __all__ = ["run"]
 
-SIZES = {  # quick: seconds, for tests; full: about a minute on two quiet cores, 15 on heavily shared ones
+SIZES = {  # quick: seconds, for tests; full: a few minutes on two quiet cores
     True: {"res": 16, "n_train": 24, "n_test": 8, "epochs": 3, "batch_size": 8},
-    False: {"res": 85, "n_train": 60, "n_test": 20, "epochs": 4, "batch_size": 20},
+    False: {"res": 85, "n_train": 200, "n_test": 50, "epochs": 5, "batch_size": 20},
 }
 MODEL = {"modes": 12, "width": 32, "n_layers": 4}
 OPTIM = {"lr": 1e-3, "weight_decay": 1e-4, "scheduler": "cosine", "seed": 0}
