@@ -159,8 +159,9 @@ def report(r: dict[str, Any]) -> str:
     lines += results_section(r, paper=r["reference"]["rel_l2"], train_key="train_resolution",
                              super_resolution=(str(r["super_resolution"]["train"]), str(r["super_resolution"]["test"])))
     base = r["models"][0]
-    lines += [f"Training: {base['summary']['epochs']} epochs in {base['summary']['seconds_this_session']:.0f} s "
-              f"({r['threads']} torch threads).", "",
+    trained_s = sum(row.get("epoch_seconds", 0.0) for row in base["epochs"])
+    lines += [f"Training: {base['summary']['epochs']} epochs in {trained_s:.0f} s (sum of the epochs' times, over "
+              f"every session of an interrupted and resumed run; {r['threads']} torch threads in the last).", "",
               "![training curve](training_curve.png)", "",
               "![truth u(1) solid and FNO dashed (top), u(0) (bottom), at the training resolution and twice as fine](predictions.png)",
               "", "## Inference speed against the reference solver", ""]
