@@ -16,7 +16,7 @@ import torch
 from sciml.io import atomic_path
 
 __all__ = ["train_and_evaluate", "time_per_sample", "speed_comparison", "plot_training_curve",
-           "plot_predictions_2d", "plot_predictions_1d", "results_section", "speed_section"]
+           "plot_predictions_2d", "plot_predictions_1d", "results_section", "speed_section", "report_results"]
 
 log = logging.getLogger("sciml.experiments")
 
@@ -160,6 +160,25 @@ def plot_predictions_1d(model: torch.nn.Module, datasets: list[tuple[str, Any]],
         top.legend(fontsize=7)
         bottom.legend(fontsize=7)
     return _save(fig, path)
+
+
+def report_results(r: dict[str, Any], *, name: str, predictions_caption: str) -> list[str]:
+    """The report of ``fno-darcy`` / ``fno-burgers`` after its setting: accuracy and super-resolution
+    tables, training time and curve, predictions, the speed comparison and how to reproduce."""
+    lines = ["## Accuracy", ""]
+    lines += results_section(r, paper=r["reference"]["rel_l2"], train_key="train_resolution",
+                             super_resolution=(str(r["super_resolution"]["train"]), str(r["super_resolution"]["test"])))
+    base = r["models"][0]
+    trained_s = sum(row.get("epoch_seconds", 0.0) for row in base["epochs"])
+    lines += [f"Training: {base['summary']['epochs']} epochs in {trained_s:.0f} s (sum of the epochs' times, over "
+              f"every session of an interrupted and resumed run; {r['threads']} torch threads in the last).", "",
+              "![training curve](training_curve.png)", "",
+              f"![{predictions_caption}](predictions.png)",
+              "", "## Inference speed against the reference solver", ""]
+    lines += speed_section(r["speed"])
+    lines += [f"Run time {r['seconds']:.0f} s; reproduce with `sciml reproduce {name} --scale {r['scale']} "
+              f"--out DIR` (add `--data-dir` to reuse generated data).", ""]
+    return lines
 
 
 def results_section(result: dict[str, Any], *, paper: dict[str, float], train_key: str,

@@ -137,7 +137,7 @@ def run(out: Path, scale: str, device: str) -> dict[str, Any]:
 
 
 def report(r: dict[str, Any]) -> str:
-    from sciml.experiments._fno_common import results_section, speed_section
+    from sciml.experiments._fno_common import report_results
 
     s = r["sizes"]
     m, t = s["model"], s["train"]
@@ -154,20 +154,8 @@ def report(r: dict[str, Any]) -> str:
              f"FNO-1d: {m['modes']} Fourier modes, width {m['width']}, {m['n_layers']} Fourier layers, no batch norm; "
              f"AdamW, weight decay {t['weight_decay']}, batch {t['batch_size']}, {t['epochs']} epochs ({schedule}); "
              "loss: relative L2. The paper trains 500 epochs. Errors are those of the model after the last epoch "
-             "(the test set was not used to pick a model).", "",
-             "## Accuracy", ""]
-    lines += results_section(r, paper=r["reference"]["rel_l2"], train_key="train_resolution",
-                             super_resolution=(str(r["super_resolution"]["train"]), str(r["super_resolution"]["test"])))
-    base = r["models"][0]
-    trained_s = sum(row.get("epoch_seconds", 0.0) for row in base["epochs"])
-    lines += [f"Training: {base['summary']['epochs']} epochs in {trained_s:.0f} s (sum of the epochs' times, over "
-              f"every session of an interrupted and resumed run; {r['threads']} torch threads in the last).", "",
-              "![training curve](training_curve.png)", "",
-              "![truth u(1) solid and FNO dashed (top), u(0) (bottom), at the training resolution and twice as fine](predictions.png)",
-              "", "## Inference speed against the reference solver", ""]
-    lines += speed_section(r["speed"])
-    lines += [f"Run time {r['seconds']:.0f} s; reproduce with `sciml reproduce fno-burgers --scale {r['scale']} "
-              f"--out DIR` (add `--data-dir` to reuse generated data).", ""]
+             "(the test set was not used to pick a model).", ""]
+    lines += report_results(r, name="fno-burgers", predictions_caption="truth u(1) solid and FNO dashed (top), u(0) (bottom), at the training resolution and twice as fine")
     return "\n".join(lines)
 
 

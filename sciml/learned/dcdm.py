@@ -697,16 +697,9 @@ def spec_evaluate(model: nn.Module, data: SpectralRHSDataset, device: torch.devi
                 result = pcg(A, b, M, rtol=rtol)
             per[name].append({"iterations": result.iterations, "setup_s": setup,
                               "solve_s": time.perf_counter() - tic, "converged": result.converged})
-    table = []
-    for name in names:
-        rows = per[name]
-        table.append({"precond": name, "mean_iterations": float(np.mean([r["iterations"] for r in rows])),
-                      "mean_setup_s": float(np.mean([r["setup_s"] for r in rows])),
-                      "mean_solve_s": float(np.mean([r["solve_s"] for r in rows])),
-                      "mean_total_s": float(np.mean([r["setup_s"] + r["solve_s"] for r in rows])),
-                      "all_converged": all(r["converged"] for r in rows)})
-    return {"table": table, "per_system": {name: [r["iterations"] for r in per[name]] for name in names},
-            "n_systems": data.n_systems, "n": data.n, "rtol": rtol, "grid": list(data.grid_shape)}
+    from sciml.learned.neural_pcg import solve_table
+
+    return {**solve_table(per), "n_systems": data.n_systems, "n": data.n, "rtol": rtol, "grid": list(data.grid_shape)}
 
 
 def spec():

@@ -676,6 +676,20 @@ def spec_prepare(model: nn.Module, data: SystemsDataset) -> None:
     """No data-dependent set-up: the features are normalised per matrix."""
 
 
+def solve_table(per: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The ``sciml eval`` table of a learned solver from per-system runs ``{precond: [{iterations,
+    setup_s, solve_s, converged}, ...]}``: ``{"table": [{precond, mean_iterations, mean_setup_s,
+    mean_solve_s, mean_total_s, all_converged}], "per_system": {precond: [iterations ...]}}``."""
+    table = []
+    for name, rows in per.items():
+        table.append({"precond": name, "mean_iterations": float(np.mean([r["iterations"] for r in rows])),
+                      "mean_setup_s": float(np.mean([r["setup_s"] for r in rows])),
+                      "mean_solve_s": float(np.mean([r["solve_s"] for r in rows])),
+                      "mean_total_s": float(np.mean([r["setup_s"] + r["solve_s"] for r in rows])),
+                      "all_converged": all(r["converged"] for r in rows)})
+    return {"table": table, "per_system": {name: [r["iterations"] for r in rows] for name, rows in per.items()}}
+
+
 def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, *, rtol: float = 1e-8,
                   baselines: tuple[str, ...] = ("none", "jacobi", "ic0", "amg-rs")) -> dict[str, Any]:
     """Per-system PCG iterations and times of the learned preconditioner next to classical ones.
@@ -702,14 +716,5 @@ def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, 
             result = pcg(A, torch.from_numpy(b).to(device), None if name == "none" else M, rtol=rtol)
             per[name].append({"iterations": result.iterations, "setup_s": setup,
                               "solve_s": time.perf_counter() - tic, "converged": result.converged})
-    table = []
-    for name in names:
-        rows = per[name]
-        table.append({"precond": name, "mean_iterations": float(np.mean([r["iterations"] for r in rows])),
-                      "mean_setup_s": float(np.mean([r["setup_s"] for r in rows])),
-                      "mean_solve_s": float(np.mean([r["solve_s"] for r in rows])),
-                      "mean_total_s": float(np.mean([r["setup_s"] + r["solve_s"] for r in rows])),
-                      "all_converged": all(r["converged"] for r in rows)})
-    return {"table": table, "per_system": {name: [r["iterations"] for r in per[name]] for name in names},
-            "n_systems": len(data), "n": int(data.num_rows.max()),
+    return {**solve_table(per), "n_systems": len(data), "n": int(data.num_rows.max()),
             "n_range": [int(data.num_rows.min()), int(data.num_rows.max())], "rtol": rtol}
