@@ -63,32 +63,6 @@ def _dataset(path: Path, spec: dict[str, Any]) -> float:
     return time.perf_counter() - tic
 
 
-def _figure(model: torch.nn.Module, datasets: list[tuple[str, Any]], path: Path) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(13, 3.2 * len(datasets)), layout="constrained")
-    canvas = FigureCanvasAgg(fig)
-    axes = fig.subplots(len(datasets), 4, squeeze=False)
-    for row, (label, data) in enumerate(datasets):
-        x, y = data._read([0])
-        with torch.no_grad():
-            pred = model(x)
-        panels = [(x[0, 0], "coefficient a", "viridis"), (y[0, 0], "truth u", "magma"),
-                  (pred[0, 0], "FNO prediction", "magma"), ((pred - y)[0, 0].abs(), "|error|", "inferno")]
-        vmin, vmax = float(y.min()), float(y.max())
-        for col, (img, title, cmap) in enumerate(panels):
-            ax = axes[row, col]
-            kwargs = {"vmin": vmin, "vmax": vmax} if col in (1, 2) else {}
-            im = ax.imshow(img.numpy().T, origin="lower", extent=(0, 1, 0, 1), cmap=cmap, **kwargs)
-            ax.set_title(f"{title} ({label})", fontsize=9)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            fig.colorbar(im, ax=ax, shrink=0.8)
-    with atomic_path(path) as tmp:
-        canvas.print_png(str(tmp))
-
-
 def _curve(metrics_path: Path, path: Path) -> None:
     import json
 
@@ -155,9 +129,10 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, epochs: int | None = None,
     evaluations = [evaluate_run(run_dir, paths[k]) for k in ("test", "test_fine")]
     model, _ = load_model(run_dir)
     from sciml.data import PairDataset
+    from sciml.experiments._fno_common import plot_predictions_2d
 
-    _figure(model, [(f"{specs[k]['res']}x{specs[k]['res']}", PairDataset(paths[k])) for k in ("test", "test_fine")],
-            out / "prediction.png")
+    plot_predictions_2d(model, [(f"{specs[k]['res']}x{specs[k]['res']}", PairDataset(paths[k]))
+                                for k in ("test", "test_fine")], out / "prediction.png")
     _curve(run_dir / "metrics.jsonl", out / "training_curve.png")
 
     import json

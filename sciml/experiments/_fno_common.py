@@ -113,12 +113,12 @@ def plot_predictions_2d(model: torch.nn.Module, datasets: list[tuple[str, Any]],
     """Coefficient, truth, prediction and |error| of the first test sample at each resolution."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 3.1 * len(datasets)), layout="constrained")
+    fig = Figure(figsize=(13, 3.2 * len(datasets)), layout="constrained")
     axes = fig.subplots(len(datasets), 4, squeeze=False)
     for row, (label, data) in enumerate(datasets):
         x, y = data._read([0])
         pred = model(x)
-        panels = [(x[0, 0], "input a", "viridis"), (y[0, 0], "truth u", "magma"),
+        panels = [(x[0, 0], "coefficient a", "viridis"), (y[0, 0], "truth u", "magma"),
                   (pred[0, 0], "FNO prediction", "magma"), ((pred - y)[0, 0].abs(), "|error|", "inferno")]
         vmin, vmax = float(y.min()), float(y.max())
         for col, (img, title, cmap) in enumerate(panels):

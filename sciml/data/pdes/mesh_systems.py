@@ -67,10 +67,10 @@ import scipy.sparse as sp
 
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
-from sciml.data.mesh import SHAPES, generate_domain, mesh_arrays
+from sciml.data.mesh import generate_domain, mesh_arrays
 from sciml.data.pdes._common import merge_params
 from sciml.data.pdes.diffusion_systems import direct_solve
-from sciml.data.pdes.poisson_mesh import _range, _shape_params, _variants
+from sciml.data.pdes.poisson_mesh import _shape_params, check_domain_params, derive_padding
 from sciml.linalg.assemble import p1_mass, p1_stiffness
 
 __all__ = ["ANISOTROPIC", "POISSON_MESH", "HEAT_MESH", "SampledSystem", "SystemFamily", "interior_nodes",
@@ -299,41 +299,10 @@ class _MeshFamily(SystemFamily):
         are None, by meshing the largest variant of each shape.
         """
         merged = merge_params(self.name, params, self.DEFAULTS)
-        if not isinstance(res, int) or isinstance(res, bool) or not 4 <= res <= 1024:
-            raise ConfigError(f"res must be an integer from 4 to 1024 (mesh size h = 1/res), got {res!r}")
-        shapes = [merged["shapes"]] if isinstance(merged["shapes"], str) else merged["shapes"]
-        if not isinstance(shapes, (list, tuple)) or not shapes or not all(isinstance(s, str) for s in shapes):
-            raise ConfigError(f"shapes must be a non-empty list of shape names, got {shapes!r}")
-        bad = [s for s in shapes if s not in SHAPES]
-        if bad:
-            raise ConfigError(f"unknown shape{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} in shapes; "
-                              f"choose from {', '.join(SHAPES)}")
-        merged["shapes"] = list(shapes)
+        check_domain_params(res, merged)
         _check_grf(merged)
-        merged["hole_radius"] = _range(merged, "hole_radius")
-        if merged["hole_radius"][1] >= 0.4:
-            raise ConfigError(f"hole_radius must stay below 0.4 so that holes fit in the unit square, "
-                              f"got {merged['hole_radius']}")
-        c = merged["star_c"]
-        if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0 <= c < 0.5:
-            raise ConfigError(f"star_c must be a number in [0, 0.5) so that r(t) > 0, got {c!r}")
-        merged["star_c"] = float(c)
         self._check_own(merged)
-        for key in ("max_nodes", "max_cells"):
-            value = merged[key]
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 3):
-                raise ConfigError(f"{key} must be None (derived) or an integer >= 3, got {value!r}")
-        if merged["max_nodes"] is None or merged["max_cells"] is None:
-            most_nodes = most_cells = 0
-            for shape in merged["shapes"]:
-                for variant in _variants(shape, merged):
-                    points, cells = mesh_arrays(generate_domain(shape, h=1.0 / res,
-                                                                **_shape_params(shape, None, merged, variant)))
-                    most_nodes, most_cells = max(most_nodes, len(points)), max(most_cells, len(cells))
-            if merged["max_nodes"] is None:
-                merged["max_nodes"] = int(math.ceil(1.25 * most_nodes)) + 16
-            if merged["max_cells"] is None:
-                merged["max_cells"] = int(math.ceil(1.25 * most_cells)) + 16
+        derive_padding(res, merged)
         return merged
 
     def _draw_mesh(self, rng: np.random.Generator, res: int, params: dict[str, Any]):

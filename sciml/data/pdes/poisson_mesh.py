@@ -276,11 +276,21 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     Derives ``max_nodes`` and ``max_cells`` when they are None (by meshing, see the module docstring).
     """
     merged = merge_params("poisson-mesh", params, DEFAULTS)
+    check_domain_params(res, merged)
+    if merged["order"] not in ORDERS or isinstance(merged["order"], bool):
+        raise ConfigError(f"order must be one of {', '.join(map(str, ORDERS))}, got {merged['order']!r}")
+    for key in _RANGES:
+        merged[key] = _range(merged, key)
+    derive_padding(res, merged)
+    return merged
+
+
+def check_domain_params(res: int, merged: dict[str, Any]) -> None:
+    """Check (in place) what every mesh family shares: ``res`` (``h = 1/res``), ``shapes``,
+    ``hole_radius`` and ``star_c``; also used by :mod:`sciml.data.pdes.mesh_systems`."""
     if not isinstance(res, int) or isinstance(res, bool) or not 4 <= res <= 1024:
         raise ConfigError(f"res must be an integer from 4 to 1024 (mesh size h = 1/res), got {res!r}")
-    shapes = merged["shapes"]
-    if isinstance(shapes, str):
-        shapes = [shapes]
+    shapes = [merged["shapes"]] if isinstance(merged["shapes"], str) else merged["shapes"]
     if not isinstance(shapes, (list, tuple)) or not shapes or not all(isinstance(s, str) for s in shapes):
         raise ConfigError(f"shapes must be a non-empty list of shape names, got {shapes!r}")
     bad = [s for s in shapes if s not in SHAPES]
@@ -288,10 +298,7 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"unknown shape{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} in shapes; "
                           f"choose from {', '.join(SHAPES)}")
     merged["shapes"] = list(shapes)
-    if merged["order"] not in ORDERS or isinstance(merged["order"], bool):
-        raise ConfigError(f"order must be one of {', '.join(map(str, ORDERS))}, got {merged['order']!r}")
-    for key in _RANGES:
-        merged[key] = _range(merged, key)
+    merged["hole_radius"] = _range(merged, "hole_radius")
     if merged["hole_radius"][1] >= 0.4:
         raise ConfigError(f"hole_radius must stay below 0.4 so that holes fit in the unit square, "
                           f"got {merged['hole_radius']}")
@@ -299,6 +306,11 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(c, (int, float)) or isinstance(c, bool) or not 0 <= c < 0.5:
         raise ConfigError(f"star_c must be a number in [0, 0.5) so that r(t) > 0, got {c!r}")
     merged["star_c"] = float(c)
+
+
+def derive_padding(res: int, merged: dict[str, Any]) -> None:
+    """Check ``max_nodes``/``max_cells`` and derive the ones that are None (in place), by meshing the
+    largest variant of each shape and adding a margin (25 % + 16)."""
     for key in ("max_nodes", "max_cells"):
         value = merged[key]
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 3):
@@ -314,7 +326,6 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
             merged["max_nodes"] = int(math.ceil(1.25 * most_nodes)) + 16
         if merged["max_cells"] is None:
             merged["max_cells"] = int(math.ceil(1.25 * most_cells)) + 16
-    return merged
 
 
 def _points_in_mesh(rng: np.random.Generator, points: np.ndarray, cells: np.ndarray, count: int) -> np.ndarray:
