@@ -103,19 +103,27 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     check_spd_input(A, f"matrix {matrix}")
     b = read_vector(rhs, A.shape[0]) if rhs is not None else np.ones(A.shape[0])
     tic = time.perf_counter()
+    extra: dict[str, Any] = {}
     if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
         from sciml.train.models import load_model
 
         model, payload = load_model(precond, map_location=dev)
-        if payload.get("model_name") == "dcdm":
-            return _solve_dcdm(model, A, b, matrix=matrix, precond=precond, rtol=rtol, atol=atol, maxiter=maxiter,
-                               dev=dev, dtype=dtype, norm=norm, load_seconds=time.perf_counter() - tic)
-        from sciml.learned.neural_pcg import LearnedPreconditioner
-
-        if payload.get("model_name") != "neural-pcg":
-            raise DataError(f"{precond} holds a {payload.get('model_name')!r} model, not a learned preconditioner "
+        name = payload.get("model_name")
+        if name not in ("neural-pcg", "dcdm"):
+            raise DataError(f"{precond} holds a {name!r} model, not a learned preconditioner "
                             f"(neural-pcg) or solver (dcdm)")
-        M = LearnedPreconditioner(model, A, device=dev, dtype=dt)
+        if name == "dcdm":  # a solver, not a preconditioner: the network drives the iteration in float64
+            from sciml.learned.dcdm import DCDMSolver
+
+            if norm != "l2":
+                raise ConfigError("a DCDM run stops on the L2 norm of the residual; drop --norm max")
+            solver = DCDMSolver(model)
+            dt, extra = torch.float64, {"method": "dcdm", "requested_dtype": dtype}
+            dtype = "float64"
+        else:
+            from sciml.learned.neural_pcg import LearnedPreconditioner
+
+            M = LearnedPreconditioner(model, A, device=dev, dtype=dt)
     else:
         M = preconditioner(precond, A, device=dev, dtype=dt)
     if dev.type == "cuda":
@@ -127,7 +135,10 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     b_t = torch.from_numpy(b).to(dev, dt)
     A_t @ b_t  # the first sparse product initialises torch's kernels (about 0.5 s on CPU); keep it out of the timing
     tic = time.perf_counter()
-    result = pcg(A_t, b_t, None if precond == "none" else M, rtol=rtol, atol=atol, maxiter=maxiter, norm=norm)
+    if extra.get("method") == "dcdm":
+        result = solver.solve(A, b_t, rtol=rtol, atol=atol, maxiter=maxiter)
+    else:
+        result = pcg(A_t, b_t, None if precond == "none" else M, rtol=rtol, atol=atol, maxiter=maxiter, norm=norm)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     solve = time.perf_counter() - tic
@@ -143,28 +154,4 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
             "status": result.status.value, "message": result.status.message,
             "relative_residual": true_residual, "norm": norm, "true_residual_meets_tolerance": meets,
             "setup_seconds": setup, "solve_seconds": solve,
-            "seconds_per_iteration": solve / max(result.iterations, 1)}
-
-
-def _solve_dcdm(model, A, b, *, matrix, precond, rtol, atol, maxiter, dev, dtype, norm, load_seconds) -> dict[str, Any]:
-    """``sciml solve --precond RUN`` for a DCDM run: the network drives the iteration (float64, L2 norm)."""
-    from sciml.learned.dcdm import DCDMSolver
-
-    if norm != "l2":
-        raise ConfigError("a DCDM run stops on the L2 norm of the residual; drop --norm max")
-    solver = DCDMSolver(model)
-    tic = time.perf_counter()
-    result = solver.solve(A, torch.from_numpy(b).to(dev), rtol=rtol, atol=atol, maxiter=maxiter)
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    solve = time.perf_counter() - tic
-    x = result.x.double().cpu().numpy()
-    b_norm = float(np.linalg.norm(b))
-    true_norm = float(np.linalg.norm(b - A @ x))
-    return {"matrix": str(matrix), "n": A.shape[0], "nnz": int(A.nnz), "precond": precond, "method": "dcdm",
-            "device": str(dev), "dtype": "float64", "requested_dtype": dtype, "rtol": rtol,
-            "iterations": result.iterations, "converged": result.converged, "status": result.status.value,
-            "message": result.status.message, "relative_residual": true_norm / max(b_norm, 1e-300), "norm": norm,
-            "true_residual_meets_tolerance": true_norm <= 1.01 * max(rtol * b_norm, atol),
-            "setup_seconds": load_seconds, "solve_seconds": solve,
-            "seconds_per_iteration": solve / max(result.iterations, 1)}
+            "seconds_per_iteration": solve / max(result.iterations, 1), **extra}
