@@ -45,5 +45,9 @@ def test_quick_fno_bench_trains_all_three_and_reports_ratios(tmp_path, one_threa
         runs["sciml"]["median_samples_per_s"] / runs["neuralop, same network"]["median_samples_per_s"])
     assert summary["error_ratio_sciml_over_neuralop"] == pytest.approx(
         runs["sciml"]["test_rel_l2"] / runs["neuralop, same network"]["test_rel_l2"])
+    # one round in the quick suite: the paired per-round ratio is the summary's ratio
+    assert summary["rounds"] == sizes["rounds"] == len(summary["throughput_ratio_per_round"]) == 1
+    assert summary["throughput_ratio_per_round"][0] == pytest.approx(summary["throughput_ratio_sciml_over_neuralop"])
+    assert result["round_orders"] == [["sciml", "neuralop, same network", "neuralop, native model"]]
     assert "weights_only" in result["neuralop_pitfalls"][0]
     assert not list(tmp_path.glob("tmp*")), "the suite's temporary data must be removed"

@@ -18,9 +18,12 @@ epoch and torch thread count. Three trainings:
   writes. Its training loss is computed on normalised outputs (neuraloperator's convention).
 
 Throughput is training samples per second of the training loop only (validation, checkpoints and
-data generation excluded), the median over epochs after the first; the final test error is the
-relative L2 of the last epoch's model on the test split, computed for every model by the same
-function (:func:`sciml.train.losses.relative_lp`).
+data generation excluded), the median over epochs after the first. The full suite trains the three
+``rounds`` times (3), each round from the same initial weights and in a rotated order, so that a slow
+spell of a shared machine falls on each trainer in turn: the summary gives the paired ratio of each
+round and the ratio of the medians pooled over every round. The final test error is the relative L2
+of the last epoch's model on the test split (first round; every round is listed), computed for every
+model by the same function (:func:`sciml.train.losses.relative_lp`).
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from torch import nn
 __all__ = ["run"]
 
 SIZES = {  # quick: seconds, for tests; full: a few minutes on two quiet cores
-    True: {"res": 16, "n_train": 24, "n_test": 8, "epochs": 3, "batch_size": 8},
-    False: {"res": 85, "n_train": 200, "n_test": 50, "epochs": 5, "batch_size": 20},
+    True: {"res": 16, "n_train": 24, "n_test": 8, "epochs": 3, "batch_size": 8, "rounds": 1},
+    False: {"res": 85, "n_train": 200, "n_test": 50, "epochs": 5, "batch_size": 20, "rounds": 3},
 }
 MODEL = {"modes": 12, "width": 32, "n_layers": 4}
 OPTIM = {"lr": 1e-3, "weight_decay": 1e-4, "scheduler": "cosine", "seed": 0}
@@ -90,6 +93,14 @@ def _rates(n_train: int, seconds: list[float]) -> dict[str, Any]:
     later = rates[1:] or rates
     return {"median_samples_per_s": statistics.median(later), "per_epoch_samples_per_s": rates,
             "train_seconds": sum(seconds)}
+
+
+def _pool_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One trainer's rounds: the first round's curves and errors, throughput pooled over every round."""
+    pooled = [rate for r in rounds for rate in (r["per_epoch_samples_per_s"][1:] or r["per_epoch_samples_per_s"])]
+    return {**rounds[0], "median_samples_per_s": statistics.median(pooled),
+            "round_median_samples_per_s": [r["median_samples_per_s"] for r in rounds],
+            "round_test_rel_l2": [r["test_rel_l2"] for r in rounds]}
 
 
 def _train_sciml(spec, model: nn.Module, train_data, test_data, run_dir: Path, sizes: dict[str, int]
@@ -197,34 +208,59 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
         x_train, y_train = train_data._read(list(range(len(train_data))))
         x_test, y_test = test_data._read(list(range(len(test_data))))
 
-        runs: dict[str, dict[str, Any]] = {}
-        sciml_result, sciml_model = _train_sciml(spec, model, train_data, test_data, tmp / "sciml-run", sizes)
-        sciml_model.eval()
-        sciml_result["test_rel_l2"] = _test_error(sciml_model, x_test, y_test, sizes["batch_size"])
-        runs["sciml"] = sciml_result
+        def train_sciml(round_dir: Path) -> dict[str, Any]:
+            result, trained = _train_sciml(spec, copy.deepcopy(start_weights), train_data, test_data, round_dir,
+                                           sizes)
+            trained.eval()
+            result["test_rel_l2"] = _test_error(trained, x_test, y_test, sizes["batch_size"])
+            return result
 
-        same = _KeywordModel(start_weights)
-        result = _train_neuralop(same, x_train, y_train, x_test, y_test, sizes)
-        same.eval()
-        result["test_rel_l2"] = _test_error(same.model, x_test, y_test, sizes["batch_size"])
-        runs["neuralop, same network"] = result
+        def train_same(round_dir: Path) -> dict[str, Any]:
+            same = _KeywordModel(copy.deepcopy(start_weights))
+            result = _train_neuralop(same, x_train, y_train, x_test, y_test, sizes)
+            same.eval()
+            result["test_rel_l2"] = _test_error(same.model, x_test, y_test, sizes["batch_size"])
+            return result
 
-        native, processor = _native_neuralop(x_train, y_train)
-        result = _train_neuralop(native, x_train, y_train, x_test, y_test, sizes, data_processor=processor)
-        native.eval()
-        processor.eval()
-        result["test_rel_l2"] = _test_error(
-            lambda x: processor.postprocess(native(processor.in_normalizer.transform(x)), {})[0],
-            x_test, y_test, sizes["batch_size"])
-        runs["neuralop, native model"] = result
-        pitfall = _weights_only_pitfall(native, tmp / "neuralop_state.pt")
+        natives: list[nn.Module] = []
+
+        def train_native(round_dir: Path) -> dict[str, Any]:
+            native, processor = _native_neuralop(x_train, y_train)
+            result = _train_neuralop(native, x_train, y_train, x_test, y_test, sizes, data_processor=processor)
+            native.eval()
+            processor.eval()
+            result["test_rel_l2"] = _test_error(
+                lambda x: processor.postprocess(native(processor.in_normalizer.transform(x)), {})[0],
+                x_test, y_test, sizes["batch_size"])
+            natives.append(native)
+            return result
+
+        # every round trains all three from the same initial weights, in a rotated order, so that a
+        # slow spell of the machine falls on each trainer in turn; ratios are paired within a round
+        trainings = {"sciml": train_sciml, "neuralop, same network": train_same,
+                     "neuralop, native model": train_native}
+        names = list(trainings)
+        per_round: list[dict[str, dict[str, Any]]] = []
+        for index in range(sizes["rounds"]):
+            order = names[index % 3:] + names[:index % 3]
+            results = {name: trainings[name](tmp / f"round{index}-{name.split(',')[0]}") for name in order}
+            per_round.append({"order": order, **{name: results[name] for name in names}})
+        runs = {name: _pool_rounds([r[name] for r in per_round]) for name in names}
+        pitfall = _weights_only_pitfall(natives[-1], tmp / "neuralop_state.pt")
     if torch.get_num_threads() != threads:
         raise RuntimeError(f"the torch thread count changed during the run ({threads} -> {torch.get_num_threads()})")
 
     base = runs["neuralop, same network"]
     for entry in runs.values():
         entry["loss_reduced"] = entry["train_loss_per_epoch"][-1] < entry["train_loss_per_epoch"][0]
+    paired = [r["sciml"]["median_samples_per_s"] / r["neuralop, same network"]["median_samples_per_s"]
+              for r in per_round]
+    paired_native = [r["sciml"]["median_samples_per_s"] / r["neuralop, native model"]["median_samples_per_s"]
+                     for r in per_round]
     summary = {
+        "rounds": sizes["rounds"],
+        "throughput_ratio_per_round": paired,
+        "throughput_ratio_native_per_round": paired_native,
         "sciml_samples_per_s": runs["sciml"]["median_samples_per_s"],
         "neuralop_samples_per_s": base["median_samples_per_s"],
         "throughput_ratio_sciml_over_neuralop": runs["sciml"]["median_samples_per_s"] / base["median_samples_per_s"],
@@ -244,6 +280,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
                   "data_generation_seconds": generation_seconds,
                   "load_average_before": list(load_before), "load_average_after": list(os.getloadavg())},
         "runs": runs,
+        "round_orders": [r["order"] for r in per_round],
         "summary": summary,
         "differences": [
             "sciml reads each batch from the HDF5 store (its normal path); neuraloperator gets in-memory tensors",
