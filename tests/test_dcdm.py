@@ -112,6 +112,26 @@ def test_network_is_positively_homogeneous_and_takes_any_grid():
         net(torch.randn(1, 7, 9, dtype=torch.float64))
 
 
+def test_shared_levels_grow_with_the_grid_and_reuse_one_block_pair():
+    net = random_net(width=4, shared_levels=True, coarsest=4)
+    plain = random_net(width=4, levels=3)
+    # 8 -> 4: one halving; 32 -> 16 -> 8 -> 4: three; 33 -> 17 -> 9 -> 5 -> 3: four (ceil on odd axes)
+    assert [net.levels_for(g) for g in ((4, 4), (8, 8), (32, 32), (33, 40), (128, 128))] == [0, 1, 3, 4, 5]
+    assert plain.levels_for((128, 128)) == 3
+    assert len(net.down) == len(net.up) == 1 and len(plain.down) == 3
+    # the parameters do not depend on the grid, and a deeper net on a larger grid is still homogeneous
+    x = torch.randn(2, 1, 64, 48, dtype=torch.float64)
+    torch.testing.assert_close(net(2.5 * x), 2.5 * net(x), rtol=1e-12, atol=1e-12)
+    # the reach grows with the depth: a point source near one corner of the 64^2 grid moves the output
+    # at the far corner through 4 shared halvings, not through the plain net's 3 (reach 54 cells)
+    source = torch.zeros(1, 1, 64, 64, dtype=torch.float64)
+    source[0, 0, 2, 2] = 1.0
+    assert net(source)[0, 0, -3:, -3:].abs().max() > 0
+    assert plain(source)[0, 0, -3:, -3:].abs().max() == 0
+    with pytest.raises(ValueError, match="coarsest must be at least 1"):
+        DCDMConfig(n_dims=2, shared_levels=True, coarsest=0)
+
+
 def test_bad_systems_are_refused_clearly():
     A, b = poisson2d(6), rhs(36)
     net = random_net()
