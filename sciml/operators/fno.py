@@ -40,6 +40,9 @@ class FNOConfig:
     n_layers : Fourier layers
     lifting_ratio, projection_ratio : widths of the lifting and projection MLPs relative to ``width``
     padding : domain padding as a fraction of each axis (helps non-periodic problems)
+    padding_mode : ``"zeros"`` (neuraloperator's) or ``"smooth"`` (mirror image tapered to zero at
+        the periodic seam, :class:`sciml.operators._padding.SmoothPadding`: the hidden field stays
+        continuous, so the model is far more consistent across resolutions)
     """
 
     in_channels: int = 0
@@ -51,6 +54,7 @@ class FNOConfig:
     lifting_ratio: float = 2.0
     projection_ratio: float = 2.0
     padding: float = 0.0
+    padding_mode: str = "zeros"
 
     def __post_init__(self):
         for name in ("modes", "width", "n_layers"):
@@ -60,6 +64,8 @@ class FNOConfig:
             raise ValueError(f"n_dims must be 1, 2 or 3, got {self.n_dims}")
         if self.padding < 0:
             raise ValueError(f"padding must be non-negative, got {self.padding}")
+        if self.padding_mode not in ("zeros", "smooth"):
+            raise ValueError(f"padding_mode must be 'zeros' or 'smooth', got {self.padding_mode!r}")
 
 
 class FNO(nn.Module):
@@ -98,6 +104,10 @@ class FNO(nn.Module):
             domain_padding=config.padding if config.padding > 0 else None,
             conv_module=SpectralConvND,
         )
+        if config.padding > 0 and config.padding_mode == "smooth":
+            from sciml.operators._padding import SmoothPadding
+
+            self.net.domain_padding = SmoothPadding(config.padding)
         self.register_buffer("in_mean", torch.zeros(config.in_channels))
         self.register_buffer("in_std", torch.ones(config.in_channels))
         self.register_buffer("out_mean", torch.zeros(config.out_channels))
