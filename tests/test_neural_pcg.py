@@ -23,6 +23,7 @@ from sciml.learned.neural_pcg import (
     NeuralPCGMethod,
     SparsityPattern,
     frobenius_loss,
+    probe_solution_loss,
     load,
     preconditioner_from_run,
     solution_loss,
@@ -196,6 +197,35 @@ def test_losses_equal_dense_reference_computations():
     estimate = frobenius_loss(pattern, lower, values, probes=20000,
                               generator=torch.Generator().manual_seed(1), reduction="none")
     np.testing.assert_allclose(estimate.numpy(), exact_frobenius, rtol=0.05)
+    # probe-solution: the solution loss on the probes, solved directly; expectation ||P A^-1 - I||_F^2 / n
+    expected_probe, exact_probe = [], []
+    for s in range(2):
+        L = sp.csr_matrix((lower[s].numpy(), pattern.lower_col.numpy(), pattern.lower_crow.numpy()),
+                          shape=(9, 9)).toarray()
+        A = sp.csr_matrix((block["values"][s], coords["col"], coords["crow"]), shape=(9, 9)).toarray()
+        E = L @ L.T @ np.linalg.inv(A) - np.eye(9)
+        z = probes[s].numpy()
+        expected_probe.append(np.mean(np.sum((E @ z.T) ** 2, axis=0) / np.sum(z.T ** 2, axis=0)))
+        exact_probe.append(np.sum(E ** 2) / 9)
+    torch.testing.assert_close(probe_solution_loss(pattern, lower, values, probes=probes, reduction="none"),
+                               torch.tensor(expected_probe), rtol=1e-10, atol=0)
+    estimate = probe_solution_loss(pattern, lower, values, probes=4000,
+                                   generator=torch.Generator().manual_seed(2), reduction="none")
+    np.testing.assert_allclose(estimate.numpy(), exact_probe, rtol=0.1)
+
+
+def test_probe_solution_loss_vanishes_for_the_exact_factor():
+    # a tridiagonal SPD matrix: its Cholesky factor has exactly the pattern of tril(A)
+    n = 7
+    A = sp.diags([-np.ones(n - 1), 2.5 * np.ones(n), -np.ones(n - 1)], [-1, 0, 1]).tocsr()
+    pattern = SparsityPattern(torch.from_numpy(A.indptr), torch.from_numpy(A.indices))
+    L = sp.csr_matrix(np.linalg.cholesky(A.toarray()))
+    lower = torch.from_numpy(sp.tril(L).tocsr().data)[None]
+    assert lower.shape[1] == pattern.lower_nnz
+    values = torch.from_numpy(A.data)[None]
+    assert float(probe_solution_loss(pattern, lower, values, probes=3, generator=torch.Generator().manual_seed(0))) < 1e-24
+    with pytest.raises(ValueError, match="loss must be one of 'solution', 'frobenius', 'probe-solution', got 'inverse'"):
+        NeuralPCGConfig(loss="inverse")
 
 
 # -- training and the preconditioner ------------------------------------------------------------------

@@ -58,7 +58,8 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
 
 
 _LOSSES = {"solution": "solution (Li et al.: ||L L^T x - b||^2 / ||b||^2)",
-           "frobenius": "Frobenius (NeuralIF: ||(L L^T - A) z||^2 / ||A||_F^2, z ~ N(0, I))"}
+           "frobenius": "Frobenius (NeuralIF: ||(L L^T - A) z||^2 / ||A||_F^2, z ~ N(0, I))",
+           "probe-solution": "probe-solution (||L L^T A^-1 z - z||^2 / ||z||^2, z ~ N(0, I), A^-1 z solved directly)"}
 
 
 def _res_for(res: int, factor: int) -> int:
