@@ -24,6 +24,7 @@ from sciml.learned.neural_pcg import (
     SparsityPattern,
     frobenius_loss,
     probe_solution_loss,
+    condition_loss,
     load,
     preconditioner_from_run,
     solution_loss,
@@ -212,6 +213,20 @@ def test_losses_equal_dense_reference_computations():
     estimate = probe_solution_loss(pattern, lower, values, probes=4000,
                                    generator=torch.Generator().manual_seed(2), reduction="none")
     np.testing.assert_allclose(estimate.numpy(), exact_probe, rtol=0.1)
+    # condition: log(lambda_max / lambda_min) of L^-1 A L^-T, against numpy's generalised eigenvalues
+    expected_condition = []
+    for s in range(2):
+        L = sp.csr_matrix((lower[s].numpy(), pattern.lower_col.numpy(), pattern.lower_crow.numpy()),
+                          shape=(9, 9)).toarray()
+        A = sp.csr_matrix((block["values"][s], coords["col"], coords["crow"]), shape=(9, 9)).toarray()
+        eigenvalues = np.linalg.eigvals(np.linalg.solve(L @ L.T, A)).real
+        expected_condition.append(np.log(eigenvalues.max() / eigenvalues.min()))
+    torch.testing.assert_close(condition_loss(pattern, lower, values, reduction="none"),
+                               torch.tensor(expected_condition), rtol=1e-9, atol=0)
+    # the loss is differentiable in L
+    trainable = lower.clone().requires_grad_(True)
+    condition_loss(pattern, trainable, values).backward()
+    assert torch.isfinite(trainable.grad).all() and trainable.grad.abs().max() > 0
 
 
 def test_probe_solution_loss_vanishes_for_the_exact_factor():
@@ -224,7 +239,9 @@ def test_probe_solution_loss_vanishes_for_the_exact_factor():
     assert lower.shape[1] == pattern.lower_nnz
     values = torch.from_numpy(A.data)[None]
     assert float(probe_solution_loss(pattern, lower, values, probes=3, generator=torch.Generator().manual_seed(0))) < 1e-24
-    with pytest.raises(ValueError, match="loss must be one of 'solution', 'frobenius', 'probe-solution', got 'inverse'"):
+    assert float(condition_loss(pattern, lower, values)) == pytest.approx(0.0, abs=1e-10)  # L L^T = A
+    with pytest.raises(ValueError, match="loss must be one of 'solution', 'frobenius', 'probe-solution', 'condition', "
+                                         "got 'inverse'"):
         NeuralPCGConfig(loss="inverse")
 
 
@@ -326,7 +343,7 @@ def test_non_finite_networks_and_unsuitable_matrices_are_refused(systems):
     negative[3, 3] = -1.0
     with pytest.raises(DataError, match="non-positive diagonal"):
         LearnedPreconditioner(model, negative)
-    with pytest.raises(ConfigError, match="loss must be one of 'solution', 'frobenius', got 'l2'"):
+    with pytest.raises(ConfigError, match="loss must be one of 'solution', 'frobenius', 'probe-solution', 'condition', got 'l2'"):
         from_dict(NeuralPCGConfig, {"loss": "l2"}, where="model")
     with pytest.raises(ValueError, match=r"diag_eps must lie in \(0, 1\)"):
         NeuralPCGConfig(diag_eps=0.0)
@@ -414,7 +431,7 @@ def test_a_block_diagonal_batch_of_different_systems_equals_one_system_at_a_time
     pattern = model.pattern(joined.crow, joined.col, joined.blocks)
     assert pattern.num_systems == 4
     probes = torch.randn(1, 3, sum(sizes), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    expected_lower, expected_solution, expected_frobenius = [], [], []
+    expected_lower, expected_solution, expected_frobenius, expected_condition = [], [], [], []
     offset = 0
     for i, n in enumerate(sizes):
         crow, col = data.pattern(i)
@@ -426,6 +443,7 @@ def test_a_block_diagonal_batch_of_different_systems_equals_one_system_at_a_time
                                                torch.from_numpy(data.rhs(i))[None], reduction="none"))
         expected_frobenius.append(frobenius_loss(one, single, values, probes=probes[:, :, offset:offset + n],
                                                  reduction="none"))
+        expected_condition.append(condition_loss(one, single, values, reduction="none"))
         offset += n
     # L of the block-diagonal matrix is block diagonal with each system's L (the features are per system)
     lower_big = sp.csr_matrix((lower[0].detach().numpy(), pattern.lower_col.numpy(), pattern.lower_crow.numpy()))
@@ -434,6 +452,8 @@ def test_a_block_diagonal_batch_of_different_systems_equals_one_system_at_a_time
                                torch.cat(expected_solution), rtol=1e-12, atol=0)
     torch.testing.assert_close(frobenius_loss(pattern, lower, joined.values, probes=probes, reduction="none"),
                                torch.cat(expected_frobenius), rtol=1e-12, atol=0)
+    torch.testing.assert_close(condition_loss(pattern, lower, joined.values, reduction="none"),
+                               torch.cat(expected_condition), rtol=1e-9, atol=0)
     # a pattern whose nonzeros couple two blocks is refused
     coupled = sp.csr_matrix(np.array([[2.0, -1.0], [-1.0, 2.0]]))
     with pytest.raises(DataError, match=r"entry \(0, 1\) couples blocks 0 and 1; a batch of systems must be block"):

@@ -64,7 +64,8 @@ def _bench_family(family: Family, settings: dict[str, Any], res: int, root: Path
                                       res=family.res_for(res, factor), seed=10 + factor, params=family.params)
              for factor in FACTORS}
     generate_s = time.perf_counter() - tic
-    overrides = {**settings["train"], **settings["model"], "loss": family.loss, "device": "cpu", "seed": 0}
+    train_settings = {**settings["train"], **(family.full_train if settings is SETTINGS["full"] else {})}
+    overrides = {**train_settings, **settings["model"], "loss": family.loss, "device": "cpu", "seed": 0}
     tic = time.perf_counter()
     summary = train_model("neural-pcg", train, folder / "run", val_path=val, overrides=overrides, force=True,
                           show_progress=False)
