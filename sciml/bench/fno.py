@@ -222,8 +222,6 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
             result["test_rel_l2"] = _test_error(same.model, x_test, y_test, sizes["batch_size"])
             return result
 
-        natives: list[nn.Module] = []
-
         def train_native(round_dir: Path) -> dict[str, Any]:
             native, processor = _native_neuralop(x_train, y_train)
             result = _train_neuralop(native, x_train, y_train, x_test, y_test, sizes, data_processor=processor)
@@ -232,7 +230,6 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
             result["test_rel_l2"] = _test_error(
                 lambda x: processor.postprocess(native(processor.in_normalizer.transform(x)), {})[0],
                 x_test, y_test, sizes["batch_size"])
-            natives.append(native)
             return result
 
         # every round trains all three from the same initial weights, in a rotated order, so that a
@@ -246,7 +243,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
             results = {name: trainings[name](tmp / f"round{index}-{name.split(',')[0]}") for name in order}
             per_round.append({"order": order, **{name: results[name] for name in names}})
         runs = {name: _pool_rounds([r[name] for r in per_round]) for name in names}
-        pitfall = _weights_only_pitfall(natives[-1], tmp / "neuralop_state.pt")
+        pitfall = _weights_only_pitfall(_native_neuralop(x_train, y_train)[0], tmp / "neuralop_state.pt")
     if torch.get_num_threads() != threads:
         raise RuntimeError(f"the torch thread count changed during the run ({threads} -> {torch.get_num_threads()})")
 

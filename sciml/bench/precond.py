@@ -50,7 +50,7 @@ def _family_res(family: Family, settings: dict[str, Any], quick: bool) -> int:
     return int(round(settings["res"] ** (2 / family.dim)))  # a 3D grid with about the unknowns of the 2D one
 
 
-def _bench_family(family: Family, settings: dict[str, Any], res: int, root: Path) -> dict[str, Any]:
+def _bench_family(family: Family, settings: dict[str, Any], res: int, root: Path, quick: bool) -> dict[str, Any]:
     from sciml.data import generate_dataset
     from sciml.learned.neural_pcg import load
     from sciml.train import train_model
@@ -64,7 +64,7 @@ def _bench_family(family: Family, settings: dict[str, Any], res: int, root: Path
                                       res=family.res_for(res, factor), seed=10 + factor, params=family.params)
              for factor in FACTORS}
     generate_s = time.perf_counter() - tic
-    train_settings = {**settings["train"], **(family.full_train if settings is SETTINGS["full"] else {})}
+    train_settings = {**settings["train"], **({} if quick else family.full_train)}
     overrides = {**train_settings, **settings["model"], "loss": family.loss, "device": "cpu", "seed": 0}
     tic = time.perf_counter()
     summary = train_model("neural-pcg", train, folder / "run", val_path=val, overrides=overrides, force=True,
@@ -109,7 +109,8 @@ def run(*, quick: bool = False, workdir: Path | None = None, families: Sequence[
         Path(workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=workdir, prefix="precond-bench-") as tmp:
         for family in chosen:
-            results[family.label] = _bench_family(family, settings, _family_res(family, settings, quick), Path(tmp))
+            results[family.label] = _bench_family(family, settings, _family_res(family, settings, quick), Path(tmp),
+                                                  quick)
     blas = sorted({p.get("num_threads") for p in threadpool_info() if p.get("user_api") == "blas"})
     return {"threads": {"torch": torch.get_num_threads(), "blas": blas, "scipy_sparse": 1, "blas_in_amg_vcycle": 1},
             "rtol": RTOL, "factors": list(FACTORS), "settings": settings, "families": results, "skipped": skipped,

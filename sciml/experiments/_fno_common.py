@@ -52,6 +52,31 @@ def train_and_evaluate(run_dir: Path, train_path: Path, val_path: Path, test_pat
     return {"summary": summary, "epochs": epochs, "evaluation": evaluation}
 
 
+def train_each_resolution(out: Path, trains: dict[int, Path], tests: dict[int, Path], size: dict[str, Any],
+                          device: str) -> list[dict[str, Any]]:
+    """Train one model per training resolution of ``size`` (into ``out/fno_s{res}``), each evaluated on every test set."""
+    models = []
+    for res in size["train_res"]:
+        run_dir = out / f"fno_s{res}"
+        trained = train_and_evaluate(run_dir, trains[res], tests[res], [tests[r] for r in size["test_res"]],
+                                     model=size["model"], train=size["train"], device=device)
+        own = next(r for r in trained["evaluation"]["rows"] if r["resolution"][0] == res)  # square grids
+        models.append({"train_resolution": res, "run_dir": str(run_dir), "summary": trained["summary"],
+                       "epochs": trained["epochs"], "evaluation": trained["evaluation"], "own_resolution_row": own})
+    return models
+
+
+def super_resolution(models: list[dict[str, Any]], coarse: int, fine: int, goal: float | None
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model trained at ``coarse`` and its error at ``fine`` over its error at ``coarse``."""
+    base = next(m for m in models if m["train_resolution"] == coarse)
+    rows = {r["resolution"][0]: r for r in base["evaluation"]["rows"]}
+    result = {"train": coarse, "test": fine, "rel_l2_train_res": rows[coarse]["rel_l2"],
+              "rel_l2_test_res": rows[fine]["rel_l2"], "goal": goal}
+    result["ratio"] = result["rel_l2_test_res"] / result["rel_l2_train_res"]
+    return base, result
+
+
 def time_per_sample(fn: Callable[[], Any], n_samples: int, *, repeats: int = 3) -> float:
     """Seconds per sample of ``fn()`` (which processes ``n_samples``): the best of ``repeats`` calls."""
     best = float("inf")

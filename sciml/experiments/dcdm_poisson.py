@@ -222,13 +222,12 @@ def _label(name: str) -> str:
 
 def _levels_text(size: dict[str, Any]) -> str:
     """How deep the net is on each test grid."""
-    from sciml.learned.dcdm import DCDMConfig, DCDMNet
+    from sciml.learned.dcdm import DCDMConfig
 
     config = DCDMConfig(n_dims=size["dims"], **size["model"])
     if not config.shared_levels:
         return f"{config.levels} levels"
-    net = DCDMNet(config)
-    counts = [f"{net.levels_for((m,) * size['dims'])} at {m}" for m in size["test_m"]]
+    counts = [f"{config.levels_for((m,) * size['dims'])} at {m}" for m in size["test_m"]]
     return (f"one down and one up block shared by every level, halving until the shortest axis has at most "
             f"{config.coarsest} cells: {', '.join(counts)} per axis")
 

@@ -71,21 +71,9 @@ def run(out: Path, scale: str, device: str) -> dict[str, Any]:
     trains = {res: _dataset(out, "train", res, size) for res in size["train_res"]}
     data_seconds = time.perf_counter() - tic
 
-    models = []
-    for res in size["train_res"]:
-        run_dir = out / f"fno_s{res}"
-        trained = common.train_and_evaluate(run_dir, trains[res], tests[res], [tests[r] for r in size["test_res"]],
-                                            model=size["model"], train=size["train"], device=device)
-        own = next(r for r in trained["evaluation"]["rows"] if r["resolution"] == [res, res])
-        models.append({"train_resolution": res, "run_dir": str(run_dir), "summary": trained["summary"],
-                       "epochs": trained["epochs"], "evaluation": trained["evaluation"], "own_resolution_row": own})
-
+    models = common.train_each_resolution(out, trains, tests, size, device)
     coarse, fine = size["super_resolution"]
-    base = next(m for m in models if m["train_resolution"] == coarse)
-    rows = {tuple(r["resolution"]): r for r in base["evaluation"]["rows"]}
-    super_resolution = {"train": coarse, "test": fine, "rel_l2_train_res": rows[(coarse, coarse)]["rel_l2"],
-                        "rel_l2_test_res": rows[(fine, fine)]["rel_l2"], "goal": SUPER_RESOLUTION_GOAL}
-    super_resolution["ratio"] = super_resolution["rel_l2_test_res"] / super_resolution["rel_l2_train_res"]
+    base, super_resolution = common.super_resolution(models, coarse, fine, SUPER_RESOLUTION_GOAL)
 
     model, _ = load_model(base["run_dir"], which="model")
     figures = [common.plot_training_curve(base["epochs"], out / "training_curve.png", label=f"s={coarse}"),

@@ -109,6 +109,16 @@ class DCDMConfig:
             raise ValueError(f"levels must be non-negative, got {self.levels}")
         if self.coarsest < 1:
             raise ValueError(f"coarsest must be at least 1, got {self.coarsest}")
+
+    def levels_for(self, grid: Sequence[int]) -> int:
+        """Halvings on ``grid``: ``levels``, or with ``shared_levels`` until the shortest axis is at most ``coarsest``."""
+        if not self.shared_levels:
+            return self.levels
+        levels, shortest = 0, min(grid)
+        while shortest > self.coarsest:
+            shortest = -(-shortest // 2)
+            levels += 1
+        return levels
         if not 0 <= self.low_fraction <= 1:
             raise ValueError(f"low_fraction must lie in [0, 1], got {self.low_fraction}")
         if not self.low_weight > 0:
@@ -166,14 +176,8 @@ class DCDMNet(nn.Module):
                 module.reset_parameters()
 
     def levels_for(self, grid: Sequence[int]) -> int:
-        """Halvings the net makes on ``grid`` (``config.levels``, or grid-dependent with ``shared_levels``)."""
-        if not self.config.shared_levels:
-            return self.config.levels
-        levels, shortest = 0, min(grid)
-        while shortest > self.config.coarsest:
-            shortest = -(-shortest // 2)
-            levels += 1
-        return levels
+        """Halvings the net makes on ``grid`` (see :meth:`DCDMConfig.levels_for`)."""
+        return self.config.levels_for(grid)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         n_dims = self.config.n_dims

@@ -432,6 +432,18 @@ def solution_loss(pattern: SparsityPattern, lower: torch.Tensor, solution: torch
     return _reduce(per_system.reshape(-1), reduction)
 
 
+def _probes(pattern: SparsityPattern, values: torch.Tensor, probes: int | torch.Tensor,
+            generator: torch.Generator | None) -> torch.Tensor:
+    """The probes ``(batch, k, n)``: checked when given, else ``k = probes`` standard normal draws."""
+    batch = values.shape[0]
+    if isinstance(probes, torch.Tensor):
+        z = probes.to(values.dtype)
+        if z.ndim != 3 or z.shape[0] != batch or z.shape[2] != pattern.n:
+            raise DataError(f"probes must have shape ({batch}, k, {pattern.n}), got {tuple(z.shape)}")
+        return z
+    return torch.randn(batch, int(probes), pattern.n, generator=generator, dtype=values.dtype, device=values.device)
+
+
 def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.Tensor, *,
                    probes: int | torch.Tensor = 1, generator: torch.Generator | None = None,
                    reduction: str = "mean") -> torch.Tensor:
@@ -446,13 +458,7 @@ def frobenius_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.
     Shapes: ``lower (batch, lower_nnz)``, ``values (batch, nnz)``, ``probes`` tensor ``(batch, k, n)``
     -> a scalar or ``(batch * num_systems,)`` as in :func:`solution_loss`.
     """
-    batch = values.shape[0]
-    if isinstance(probes, torch.Tensor):
-        z = probes.to(values.dtype)
-        if z.ndim != 3 or z.shape[0] != batch or z.shape[2] != pattern.n:
-            raise DataError(f"probes must have shape ({batch}, k, {pattern.n}), got {tuple(z.shape)}")
-    else:
-        z = torch.randn(batch, int(probes), pattern.n, generator=generator, dtype=values.dtype, device=values.device)
+    z = _probes(pattern, values, probes, generator)
     lower_k, values_k = lower.unsqueeze(1), values.unsqueeze(1)
     error = pattern.lower_matvec(lower_k, pattern.lower_t_matvec(lower_k, z)) - pattern.matvec(values_k, z)
     per_system = pattern.per_system(error.square()).mean(-2) / pattern.per_system(values.square(), nonzeros=True)
@@ -476,16 +482,10 @@ def probe_solution_loss(pattern: SparsityPattern, lower: torch.Tensor, values: t
     """
     from scipy.sparse.linalg import splu
 
-    batch = values.shape[0]
-    if isinstance(probes, torch.Tensor):
-        z = probes.to(values.dtype)
-        if z.ndim != 3 or z.shape[0] != batch or z.shape[2] != pattern.n:
-            raise DataError(f"probes must have shape ({batch}, k, {pattern.n}), got {tuple(z.shape)}")
-    else:
-        z = torch.randn(batch, int(probes), pattern.n, generator=generator, dtype=values.dtype, device=values.device)
+    z = _probes(pattern, values, probes, generator)
     row, col = pattern.row.cpu().numpy(), pattern.col.cpu().numpy()
     solutions = []
-    for b in range(batch):
+    for b in range(values.shape[0]):
         A = sp.csc_matrix((values[b].detach().cpu().double().numpy(), (row, col)), shape=(pattern.n, pattern.n))
         try:
             factor = splu(A)
