@@ -15,8 +15,9 @@ solves). Two training losses, both computed with sparse products (``P`` is never
   ``||P A^-1 - I||_F^2 / n``: every eigenmode of ``A`` counts equally in the *relative* error of
   ``P``, so the low end of the spectrum, which sets CG's iteration count, is not drowned by the
   large entries the Frobenius loss is dominated by. On heat-mesh systems the Frobenius-trained
-  factor had a lower Frobenius error than IC(0) (0.0050 vs 0.0054 of ``||A||_F^2``) but a larger
-  condition number of ``L^-1 A L^-T`` (24 vs 20), and the stored right-hand sides ``M u_prev`` are
+  factor had a lower Frobenius error than IC(0) (0.0048-0.0053 vs 0.0054-0.0056 of ``||A||_F^2`` on
+  three held-out systems) but a larger condition number of ``L^-1 A L^-T`` on each (24 vs 20, 13 vs
+  10, 35 vs 29), and the stored right-hand sides ``M u_prev`` are
   smooth, so the plain solution loss constrains ``P`` on smooth vectors only.
 * ``"condition"`` (ours): ``log(lambda_max / lambda_min)`` of ``L^-1 A L^-T`` per system, exactly,
   from dense triangular solves and a symmetric eigensolver (``O(n^3)``: training systems of at
