@@ -35,3 +35,14 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600, env: dict
 @pytest.fixture
 def cli():
     return run_cli
+
+
+@pytest.fixture
+def one_thread():
+    """Run the test with one torch thread (sparse kernels and timings-free benches stay predictable)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

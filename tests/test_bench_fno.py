@@ -4,18 +4,10 @@ import json
 import math
 
 import pytest
-import torch
 
 from sciml.bench import fno as bench
 from sciml.bench import run_suite
 
-
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_quick_fno_bench_trains_all_three_and_reports_ratios(tmp_path, one_thread):

@@ -16,12 +16,7 @@ from sciml.learned.compare import compare_systems, growth, ratios, solve_once, s
 METHODS = {"none", "jacobi", "ic0", "amg-rs", "amg-sa", "learned"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the fixture lives in conftest.py
 
 
 def test_quick_suite_reports_consistent_numbers(tmp_path):

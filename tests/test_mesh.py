@@ -14,12 +14,7 @@ from sciml.data.pdes import poisson_mesh
 from sciml.gallery.fem import poisson_disk, poisson_square, unit_square_mesh
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # the fixture lives in conftest.py
 
 
 def _slope(h, errors):
