@@ -301,8 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from sciml._errors import SciMLError
-    from sciml.runtime import configure_logging, set_threads
+    from sciml.runtime import configure_logging, keep_freed_memory, set_threads
 
+    if os.environ.get("SCIML_KEEP_FREED_MEMORY", "1") != "0":
+        keep_freed_memory()  # eager torch on the CPU spends up to half its time in page faults otherwise
     log = configure_logging(logging.WARNING if args.quiet else logging.INFO)
     handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "solve": _cmd_solve, "reproduce": _cmd_reproduce,
                 "demo": _cmd_demo,

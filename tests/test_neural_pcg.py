@@ -159,6 +159,35 @@ def test_factor_has_the_pattern_of_tril_a_and_a_positive_diagonal(systems):
     torch.testing.assert_close(model(data.crow, data.col, 9.0 * values), 3.0 * batched[0], rtol=1e-10, atol=0)
 
 
+def test_graph_layer_equals_its_direct_formula_with_and_without_the_csr_sum():
+    """The layer projects node features before gathering and sums messages by a CSR product: the same
+    function and gradients as concatenating on the edges and scatter-adding."""
+    from sciml.learned.neural_pcg import MatrixGraphLayer, edge_sum_matrix
+
+    torch.manual_seed(0)
+    A = sp.random(40, 40, density=0.15, random_state=0, format="csr")
+    A = (A + A.T).tocsr()
+    A.setdiag(0)
+    A.eliminate_zeros()
+    coo = A.tocoo()
+    edge_index = torch.from_numpy(np.stack([coo.col, coo.row]).astype(np.int64))  # CSR order: sorted by target
+    for in_channels, out_channels in ((6, 6), (5, 7)):
+        layer = MatrixGraphLayer(in_channels, out_channels, 4).double()
+        x = torch.randn(40, in_channels, dtype=torch.float64, requires_grad=True)
+        e = torch.randn(edge_index.shape[1], 4, dtype=torch.float64, requires_grad=True)
+        edge_sum = edge_sum_matrix(edge_index[1], 40, torch.float64)
+        assert edge_sum is not None
+        expected = layer.reference_forward(x, edge_index, e)
+        grads = torch.autograd.grad(sum(t.square().sum() for t in expected), (x, e))
+        shuffled = torch.randperm(edge_index.shape[1])
+        assert edge_sum_matrix(edge_index[1, shuffled], 40, torch.float64) is None  # unsorted: scatter-add instead
+        for got in (layer(x, edge_index, e, edge_sum), layer(x, edge_index, e)):
+            for g, r in zip(got, expected):
+                torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
+            for g, r in zip(torch.autograd.grad(sum(t.square().sum() for t in got), (x, e)), grads):
+                torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
+
+
 def test_untrained_network_is_symmetric_gauss_seidel(systems):
     data = diffusion_systems.load_systems(systems["test"])
     A = data.matrix(2)

@@ -25,10 +25,13 @@ def machine() -> dict[str, Any]:
     """What the numbers were measured on, thread pools included."""
     from threadpoolctl import threadpool_info
 
+    from sciml.runtime import freed_memory_kept
+
     pools = [{"library": p.get("internal_api"), "threads": p.get("num_threads")} for p in threadpool_info()]
     return {"thread_pools": pools, "platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "malloc_keeps_freed_memory": freed_memory_kept()}
 
 
 def run_suite(name: str, out: str | os.PathLike, *, quick: bool = False) -> dict[str, Any]:

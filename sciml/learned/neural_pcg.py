@@ -66,7 +66,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
-from torch_geometric.nn import MessagePassing
 
 from sciml._errors import ConfigError, DataError, SciMLError
 from sciml.data.pdes.diffusion_systems import SystemsDataset, check_pattern, load_systems
@@ -254,10 +253,34 @@ def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
 
 
-class MatrixGraphLayer(MessagePassing):
+def edge_sum_matrix(target: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """The ``(num_nodes, num_edges)`` CSR matrix of ones at ``(target_e, e)``: ``S @ m`` sums edge rows into
+    their target nodes. ``None`` unless ``target`` is sorted (edges in CSR order), as it is for the graph
+    of a CSR matrix; int32 indices (torch's CSR product is fastest with them)."""
+    if target.numel() and not bool((target[1:] >= target[:-1]).all()):
+        return None
+    counts = torch.bincount(target, minlength=num_nodes)
+    crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).to(torch.int32)
+    col = torch.arange(target.numel(), device=target.device, dtype=torch.int32)
+    return _csr_tensor(crow, col, torch.ones(target.numel(), device=target.device, dtype=dtype),
+                       (num_nodes, target.numel()))
+
+
+class MatrixGraphLayer(nn.Module):
     """One message-passing layer on the graph of a sparse matrix, updating edges and nodes.
 
-    ``e_ji <- e_ji + phi_e([x_i, x_j, e_ji])``, then ``x_i <- skip(x_i) + phi_x([x_i, sum_j phi_m([x_j, e_ji])])``.
+    ``e_ji <- e_ji + phi_e([x_i, x_j, e_ji])``, then ``x_i <- skip(x_i) + phi_x([x_i, sum_j phi_m([x_j, e_ji])])``,
+    each ``phi`` a two-layer MLP with a ReLU.
+
+    Written out rather than through torch_geometric's ``MessagePassing.propagate``, for speed on the
+    CPU, where the network's inference is set-up time of every solve (measured on a 7-point 3D
+    stencil, n = 4096, 23040 edges, one thread: gathering rows with ``index_select`` is 4x faster than
+    advanced indexing, and summing messages into nodes with a CSR product ``S @ m``
+    (:func:`edge_sum_matrix`) 4-8x faster than a scatter-add). The first linear map of ``phi_e`` and
+    of ``phi_m`` acts on the node part of its input on the nodes, before gathering:
+    ``W [x_i, x_j, e] = (W_1 x)_i + (W_2 x)_j + W_3 e``, so no ``(num_edges, 2 width + width)``
+    concatenation is formed. Same function, same parameters as the direct form
+    (:meth:`reference_forward`, kept for tests).
 
     Parameters
     ----------
@@ -267,11 +290,12 @@ class MatrixGraphLayer(MessagePassing):
     Shapes
     ------
     ``x (num_nodes, in_channels)``, ``edge_index (2, num_edges)`` (source row first),
-    ``edge_attr (num_edges, edge_channels)`` -> ``(x (num_nodes, out_channels), edge_attr (num_edges, edge_channels))``.
+    ``edge_attr (num_edges, edge_channels)``, optional ``edge_sum`` from :func:`edge_sum_matrix`
+    -> ``(x (num_nodes, out_channels), edge_attr (num_edges, edge_channels))``.
     """
 
     def __init__(self, in_channels: int, out_channels: int, edge_channels: int):
-        super().__init__(aggr="add")
+        super().__init__()
         self.in_channels, self.out_channels, self.edge_channels = in_channels, out_channels, edge_channels
         self.edge_mlp = _mlp(2 * in_channels + edge_channels, edge_channels, edge_channels)
         self.message_mlp = _mlp(in_channels + edge_channels, out_channels, out_channels)
@@ -280,22 +304,37 @@ class MatrixGraphLayer(MessagePassing):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        super().reset_parameters()
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 module.reset_parameters()
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor,
-                edge_attr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor,
+                edge_sum: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        source, target = edge_index
+        c = self.in_channels
+        edge_first, message_first = self.edge_mlp[0], self.message_mlp[0]
+        to_target = x @ edge_first.weight[:, :c].t()  # node parts of the first layers, on the nodes
+        to_source = x @ edge_first.weight[:, c:2 * c].t()
+        message_source = x @ message_first.weight[:, :c].t()
+        hidden = torch.addmm(edge_first.bias, edge_attr, edge_first.weight[:, 2 * c:].t())
+        hidden = hidden + to_target.index_select(0, target) + to_source.index_select(0, source)
+        edge_attr = edge_attr + self.edge_mlp[2](torch.relu(hidden))
+        hidden = torch.addmm(message_first.bias, edge_attr, message_first.weight[:, c:].t())
+        messages = self.message_mlp[2](torch.relu(hidden + message_source.index_select(0, source)))
+        if edge_sum is not None:
+            aggregated = edge_sum @ messages
+        else:
+            aggregated = messages.new_zeros(x.shape[0], messages.shape[1]).index_add(0, target, messages)
+        return self.skip(x) + self.node_mlp(torch.cat([x, aggregated], dim=-1)), edge_attr
+
+    def reference_forward(self, x: torch.Tensor, edge_index: torch.Tensor,
+                          edge_attr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer written directly from its formula (concatenate on the edges, then the MLPs)."""
         source, target = edge_index
         edge_attr = edge_attr + self.edge_mlp(torch.cat([x[target], x[source], edge_attr], dim=-1))
-        return self.propagate(edge_index, x=x, edge_attr=edge_attr), edge_attr
-
-    def message(self, x_j: torch.Tensor, edge_attr: torch.Tensor) -> torch.Tensor:
-        return self.message_mlp(torch.cat([x_j, edge_attr], dim=-1))
-
-    def update(self, aggr_out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return self.skip(x) + self.node_mlp(torch.cat([x, aggr_out], dim=-1))
+        messages = self.message_mlp(torch.cat([x[source], edge_attr], dim=-1))
+        aggregated = messages.new_zeros(x.shape[0], messages.shape[1]).index_add(0, target, messages)
+        return self.skip(x) + self.node_mlp(torch.cat([x, aggregated], dim=-1)), edge_attr
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, edge_channels={self.edge_channels})"
@@ -332,6 +371,7 @@ class NeuralPCG(nn.Module):
         # softplus(h + shift) + diag_eps = 1 at h = 0
         self.diagonal_shift = math.log(math.expm1(1.0 - config.diag_eps))
         self._pattern: SparsityPattern | None = None
+        self._graph: tuple | None = None  # (pattern, batch, dtype, edge_index, edge_sum) of the last batch
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -350,6 +390,18 @@ class NeuralPCG(nn.Module):
             self._pattern = SparsityPattern(crow, col, blocks=blocks)
         return self._pattern
 
+    def _batched_graph(self, pattern: SparsityPattern, batch: int,
+                       dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Edges of ``batch`` copies of the pattern's graph (disjoint union) and their :func:`edge_sum_matrix`;
+        the last one is cached."""
+        cached = self._graph
+        if cached is None or cached[0] is not pattern or cached[1:3] != (batch, dtype):
+            offsets = pattern.n * torch.arange(batch, device=pattern.device)
+            edge_index = (pattern.edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, -1)
+            cached = self._graph = (pattern, batch, dtype, edge_index,
+                                    edge_sum_matrix(edge_index[1], batch * pattern.n, dtype))
+        return cached[3], cached[4]
+
     def forward(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
                 blocks: torch.Tensor | None = None) -> torch.Tensor:
         pattern = self.pattern(crow, col, blocks)
@@ -366,7 +418,8 @@ class NeuralPCG(nn.Module):
             raise DataError("A has a non-positive diagonal entry; the learned factor needs an SPD matrix")
         root = diag.sqrt()
         source, target = pattern.edge_index
-        scaled = values[:, pattern.edge_position] / (root[:, source] * root[:, target])  # Ahat_ij, (batch, E)
+        edge_values = values.index_select(1, pattern.edge_position)
+        scaled = edge_values / (root.index_select(1, source) * root.index_select(1, target))  # Ahat_ij, (batch, E)
         if pattern.num_systems == 1:
             mean_diag = diag.mean(dim=1, keepdim=True)
         else:  # each system of a block-diagonal batch by itself
@@ -377,25 +430,25 @@ class NeuralPCG(nn.Module):
         dtype = self.node_encoder.weight.dtype
         node_features = torch.stack([log_diag, row_sum], dim=-1).to(dtype).reshape(batch * n, NODE_FEATURES)
         edge_features = torch.stack([scaled, pattern.edge_sign.to(scaled.dtype).expand_as(scaled),
-                                     log_diag[:, source] - log_diag[:, target]], dim=-1)
+                                     log_diag.index_select(1, source) - log_diag.index_select(1, target)], dim=-1)
         num_edges = pattern.num_edges
         edge_features = edge_features.to(dtype).reshape(batch * num_edges, EDGE_FEATURES)
-        offsets = n * torch.arange(batch, device=values.device)
-        edge_index = (pattern.edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, batch * num_edges)
+        edge_index, edge_sum = self._batched_graph(pattern, batch, dtype)
 
         x = self.node_encoder(node_features)
         e = self.edge_encoder(edge_features)
         for layer in self.layers:
-            x, e = layer(x, edge_index, e)
+            x, e = layer(x, edge_index, e, edge_sum)
 
         h = self.diagonal_head(x).view(batch, n).to(values.dtype)
         diagonal = nn.functional.softplus(h + self.diagonal_shift) + self.config.diag_eps
         lower = pattern.lower_edges
         x = x.view(batch, n, -1)
-        head_input = torch.cat([x[:, target[lower]], x[:, source[lower]], e.view(batch, num_edges, -1)[:, lower]], -1)
-        off_diagonal = scaled[:, lower] + self.lower_head(head_input).squeeze(-1).to(values.dtype)
-        lower_hat = torch.cat([diagonal, off_diagonal], dim=1)[:, pattern.lower_gather]
-        factor = root[:, pattern.lower_row] * lower_hat
+        head_input = torch.cat([x.index_select(1, target[lower]), x.index_select(1, source[lower]),
+                                e.view(batch, num_edges, -1).index_select(1, lower)], -1)
+        off_diagonal = scaled.index_select(1, lower) + self.lower_head(head_input).squeeze(-1).to(values.dtype)
+        lower_hat = torch.cat([diagonal, off_diagonal], dim=1).index_select(1, pattern.lower_gather)
+        factor = root.index_select(1, pattern.lower_row) * lower_hat
         return factor[0] if single else factor
 
     @torch.no_grad()
