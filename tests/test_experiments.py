@@ -17,6 +17,10 @@ def test_relax_sor_sequence_runs_at_smoke_scale_and_writes_its_report(tmp_path):
         assert entry["instance_optimal"] <= entry["best_fixed"] <= entry["worst_fixed"]
         assert entry["instance_optimal"] <= entry["learner"] <= entry["worst_fixed"]
     report = (out / "report.md").read_text()
+    for sequence in ("uniform_shift", "log_uniform_shift", "paper_sequence"):
+        unimodal = saved["results"][f"unimodal_{sequence}"]
+        assert len(unimodal["learner_per_seed"]) == 20 and str(unimodal["learner"]) in report
+    assert "- unimodal Thompson sampling: " in report and "- Tsallis-INF: " in report  # the goal, per learner
     assert str(table["learner"]) in report and (out / "regret.png").read_bytes()[:4] == b"\x89PNG"
     assert results["scale"] == "smoke" and "2310.02246" in saved["paper"]
     with pytest.raises(SciMLError, match="already holds results"):

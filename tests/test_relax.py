@@ -9,8 +9,8 @@ import torch
 
 from sciml import ConfigError, DataError
 from sciml.gallery import poisson2d
-from sciml.learned import (IterationCost, TsallisINF, as_systems, shifted_laplacian_sequence, tune_omega,
-                           tune_omega_contextual)
+from sciml.learned import (IterationCost, TsallisINF, UnimodalThompson, as_systems, shifted_laplacian_sequence,
+                           tune_omega, tune_omega_contextual, tune_omega_unimodal)
 from sciml.linalg import SSOR, pcg, sor
 
 OMEGAS = np.linspace(1.0, 1.95, 20)
@@ -219,6 +219,70 @@ def test_running_mean_scale_and_reduced_variance_beat_plain_tsallis_inf(uniform_
     default = tune_omega(uniform_shifts, **kwargs)
     plain = tune_omega(uniform_shifts, estimator="importance-weighted", scale="unit", **kwargs)
     assert default.total_cost < plain.total_cost - 0.04 * default.best_fixed_cost
+
+
+def test_unimodal_thompson_walks_down_from_the_top_and_settles_on_the_best_arm():
+    """Gaussian costs with a unimodal mean (minimum at arm 6 of 10): from the top arm the leader walks down
+    through neighbours only, never reaches the arms far below the best, and ends on the best."""
+    means = np.array([30.0, 26, 22, 18, 15, 13, 12, 14, 20, 40])
+    rng = np.random.default_rng(0)
+    bandit = UnimodalThompson(len(means), rng=1)
+    assert bandit.leader == 9 and bandit.select() == 9  # the start: the last arm
+    bandit.update(9, 40.0)
+    played = [9]
+    for _ in range(600):
+        arm = bandit.select()
+        bandit.update(arm, max(means[arm] + rng.normal(0.0, 2.0), 0.0))
+        played.append(arm)
+    counts = np.bincount(played, minlength=len(means))
+    assert bandit.leader == 6 and counts[6] > 0.8 * len(played)
+    assert counts[:4].sum() == 0  # arms far below the best are never played (arm 4 only if arm 5 leads a while)
+    assert counts[4:6].sum() < 0.05 * len(played)
+    assert bandit.rounds == 601 and np.isinf(bandit.means()[:4]).all()
+
+
+def test_unimodal_thompson_samples_by_hand_and_checks_its_calls():
+    """With two plays of each neighbour the draw is mean + sqrt(var / n) t_(n-1): replay the same
+    generator by hand. Arms played fewer than twice are tried first."""
+    bandit = UnimodalThompson(3, rng=5, start=1)
+    for arm, cost in ((1, 10.0), (1, 12.0), (0, 20.0), (2, 9.0)):
+        bandit._pending = arm
+        bandit.update(arm, cost)
+    assert bandit.leader == 2 and bandit.select() == 2  # arm 2 has one play: tried before sampling
+    bandit.update(2, 13.0)  # arm 2: mean 11, var 8 (n = 2); arm 1: mean 11, var 2 (n = 2)
+    assert bandit.leader == 1  # ties go to the lower index
+    reference = np.random.default_rng(5)  # the bandit's generator has not been used yet
+    draws = {0: -math.inf}  # arm 0 has one play
+    draws[1] = 11.0 + math.sqrt(2.0 / 2) * reference.standard_t(1)
+    draws[2] = 11.0 + math.sqrt(8.0 / 2) * reference.standard_t(1)
+    assert bandit.select() == min(draws, key=draws.get)
+    with pytest.raises(ConfigError, match=r"select\(\) called twice"):
+        bandit.select()
+    with pytest.raises(ConfigError, match="does not follow a select"):
+        bandit.update(2 if bandit._pending != 2 else 1, 1.0)
+    with pytest.raises(DataError, match="non-negative and finite"):
+        bandit.update(bandit._pending, float("nan"))
+    for kwargs, match in (({"start": 3}, "start must be an arm index in \\[0, 2\\]"), ({"radius": 0}, "radius"),
+                          ({"discount": 0.0}, "discount must lie in \\(0, 1\\]")):
+        with pytest.raises(ConfigError, match=match):
+            UnimodalThompson(3, **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unimodal_learner_is_close_to_the_best_fixed_omega(uniform_shifts, uniform_table, seed):
+    """Same 8x8 sequence as the Tsallis-INF test (400 systems; Tsallis-INF 1.23-1.43x the best fixed omega):
+    measured over seeds 0-7 the unimodal learner is at 1.06-1.11x, below Tsallis-INF on every seed. (The
+    issue's 10% over 1000 systems is measured by the relax-sor-sequence experiment.)"""
+    kwargs = dict(omegas=OMEGAS, rtol=RTOL, maxiter=CAP, seed=seed, arm_costs=uniform_table)
+    result = tune_omega_unimodal(uniform_shifts, **kwargs)
+    np.testing.assert_array_equal(result.costs, uniform_table[np.arange(T), result.arms])
+    assert result.total_cost <= 1.15 * result.best_fixed_cost
+    assert result.total_cost < tune_omega(uniform_shifts, **kwargs).total_cost
+    solved = tune_omega_unimodal(uniform_shifts[:30], omegas=OMEGAS, rtol=RTOL, maxiter=CAP, seed=seed,
+                                 evaluate_all=False)
+    np.testing.assert_array_equal(solved.arms, result.arms[:30])  # replaying the table equals solving
+    with pytest.raises(ConfigError, match="strictly increasing"):
+        tune_omega_unimodal(uniform_shifts[:2], omegas=OMEGAS[::-1], maxiter=CAP)
 
 
 def test_replaying_a_cost_table_equals_solving(uniform_shifts, uniform_table):

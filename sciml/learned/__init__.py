@@ -30,16 +30,19 @@ from sciml.learned.relax import (
     LinearSystem,
     RelaxResult,
     TsallisINF,
+    UnimodalThompson,
     as_systems,
     shifted_laplacian_sequence,
     tune_omega,
     tune_omega_contextual,
+    tune_omega_unimodal,
 )
 
 __all__ = ["load", "LearnedPreconditioner", "NeuralPCG", "NeuralPCGConfig", "NeuralPCGMethod", "frobenius_loss",
            "preconditioner_from_run", "solution_loss", "load_neural_pcg", "DCDMConfig", "DCDMNet", "DCDMSolver",
            "dcdm_solve", "load_dcdm", "IterationCost", "LinearSystem", "RelaxResult", "TsallisINF", "as_systems",
-           "shifted_laplacian_sequence", "tune_omega", "tune_omega_contextual"]
+           "shifted_laplacian_sequence", "tune_omega", "tune_omega_contextual", "tune_omega_unimodal",
+           "UnimodalThompson"]
 
 
 def load(run: str | os.PathLike, A: Any = None, *, which: str = "best", device: Any = None, dtype: Any = None,
