@@ -268,6 +268,32 @@ def test_unimodal_thompson_samples_by_hand_and_checks_its_calls():
             UnimodalThompson(3, **kwargs)
 
 
+def test_discounting_forgets_old_costs_so_the_leader_follows_a_moved_optimum():
+    """Arm 1 is best for 300 rounds, then arm 3. Undiscounted, the old costs hold the leader back (it
+    reached arm 3 after 90-124 rounds over seeds 0-4); with discount 0.98 after 12-21 rounds, and the
+    second half costs less. The statistics weigh round t - k by discount^k (checked by hand)."""
+    def run(discount):
+        rng = np.random.default_rng(0)
+        bandit = UnimodalThompson(5, rng=0, start=2, discount=discount)
+        late_cost, moved = 0.0, None
+        for t in range(600):
+            means = [20.0, 10.0, 15.0, 20.0, 30.0] if t < 300 else [30.0, 30.0, 15.0, 10.0, 20.0]
+            arm = bandit.select()
+            cost = means[arm] + rng.normal(0.0, 1.0)
+            bandit.update(arm, cost)
+            late_cost += cost if t >= 300 else 0.0
+            moved = t - 300 if moved is None and t >= 300 and bandit.leader == 3 else moved
+        return late_cost, moved
+    (forgetting, moved_fast), (remembering, moved_slow) = run(0.98), run(1.0)
+    assert moved_fast < 40 < moved_slow and forgetting < 0.8 * remembering
+    bandit = UnimodalThompson(2, rng=0, start=0, discount=0.5)
+    for cost in (8.0, 4.0, 2.0):
+        assert bandit.select() in (0, 1)
+        bandit._pending = 0
+        bandit.update(0, cost)
+    assert bandit.plays[0] == pytest.approx(1.75) and bandit.sums[0] == pytest.approx(8 / 4 + 4 / 2 + 2)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_unimodal_learner_is_close_to_the_best_fixed_omega(uniform_shifts, uniform_table, seed):
     """Same 8x8 sequence as the Tsallis-INF test (400 systems; Tsallis-INF 1.23-1.43x the best fixed omega):
