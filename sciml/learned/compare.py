@@ -102,6 +102,7 @@ class Family:
     loss : the neural-pcg training loss suited to the family (``"condition"`` on the mesh families,
         where the solution and Frobenius losses leave the factor at 1.1-1.2x IC(0)'s iterations)
     full_train : training settings that replace the full-scale benchmark's for this family
+    full_model : network settings (``hidden``, ``layers``) that replace the full-scale benchmark's
     """
 
     label: str
@@ -111,6 +112,7 @@ class Family:
     description: str
     loss: str = "solution"
     full_train: dict[str, Any] = field(default_factory=dict)
+    full_model: dict[str, Any] = field(default_factory=dict)
 
     def res_for(self, base_res: int, factor: float) -> int:
         """The resolution giving about ``factor`` times the unknowns of ``base_res``."""
@@ -123,7 +125,7 @@ FAMILIES: dict[str, Family] = {f.label: f for f in (
     Family("diffusion3d", "diffusion-systems", {"contrast": 1e3, "dim": 3}, 3,
            "3D diffusion, 7-point stencil, GRF log-coefficient of contrast 1e3"),
     Family("anisotropic2d", "anisotropic-systems", {"eps": 1e-2, "theta": "random"}, 2,
-           "2D anisotropic diffusion (P1 FEM, eps 1e-2, random angle per system)"),
+           "2D anisotropic diffusion (P1 FEM, eps 1e-2, random angle per system)", full_model={"layers": 2}),
     Family("poisson-mesh", "poisson-mesh-systems", {"contrast": 1e2}, 2,
            "FEM Poisson on unstructured gmsh meshes of varied shapes, GRF coefficient of contrast 1e2",
            loss="condition", full_train={"epochs": 30, "lr": 3e-3}),
