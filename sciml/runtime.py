@@ -145,10 +145,14 @@ def keep_freed_memory() -> bool:
     sets ``SCIML_KEEP_FREED_MEMORY=0``. A process can call it too (any time; it changes the
     allocator's policy for the whole process).
 
-    Returns whether the settings took effect: False off glibc (macOS, Windows, musl) or when
-    ``mallopt`` refuses them.
+    Returns whether glibc accepted the settings: False off glibc (macOS, Windows, musl) or when
+    ``mallopt`` refuses them. Under a replacement allocator loaded with ``LD_PRELOAD`` (jemalloc,
+    tcmalloc) glibc's ``mallopt`` still answers but the settings do nothing; those allocators
+    keep freed memory anyway.
     """
-    if not sys.platform.startswith("linux"):
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
         return False
     import ctypes
 

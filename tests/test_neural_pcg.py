@@ -188,6 +188,40 @@ def test_graph_layer_equals_its_direct_formula_with_and_without_the_csr_sum():
                 torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12)
 
 
+def test_network_equals_the_direct_layer_formula_on_batches_and_block_diagonal_batches(systems, monkeypatch):
+    """The whole network, its outputs and its parameter gradients, with the fast layer and with the
+    layer's direct formula: a batch of systems on one pattern and a block-diagonal batch of two sizes.
+    The model still deep-copies after a forward pass (its cached graph holds no sparse tensor)."""
+    import copy
+
+    from sciml.learned.neural_pcg import MatrixGraphLayer
+
+    data = diffusion_systems.load_systems(systems["train"])
+    small, large = diffusion_2d(np.exp(np.random.default_rng(0).normal(size=(8, 8))), 1 / 7), data.matrix(0)
+    joined = sp.block_diag([small, large], format="csr")
+    cases = [(data.crow, data.col, torch.stack([data[i]["values"] for i in range(3)]), None),
+             (torch.from_numpy(joined.indptr.astype(np.int32)), torch.from_numpy(joined.indices.astype(np.int32)),
+              torch.from_numpy(joined.data)[None], torch.tensor([small.shape[0], large.shape[0]]))]
+    model = perturbed_model(seed=2, scale=1.0, layers=2)
+    for crow, col, values, blocks in cases:
+        def outputs():
+            model.zero_grad()
+            lower = model(crow, col, values, blocks)
+            lower.square().sum().backward()
+            return lower.detach(), [p.grad.clone() for p in model.parameters()]
+        fast_lower, fast_grads = outputs()
+        copy.deepcopy(model)
+        with monkeypatch.context() as patch:
+            patch.setattr(MatrixGraphLayer, "forward", lambda self, x, edges, e, edge_sum=None:
+                          MatrixGraphLayer.reference_forward(self, x, edges, e))
+            direct_lower, direct_grads = outputs()
+        torch.testing.assert_close(fast_lower, direct_lower, rtol=1e-12, atol=1e-14)
+        for fast, direct in zip(fast_grads, direct_grads):
+            torch.testing.assert_close(fast, direct, rtol=1e-10, atol=1e-12)
+    single = model(data.crow, data.col, data[0]["values"]).detach()
+    torch.testing.assert_close(model.float()(data.crow, data.col, data[0]["values"]), single, rtol=1e-4, atol=1e-5)
+
+
 def test_untrained_network_is_symmetric_gauss_seidel(systems):
     data = diffusion_systems.load_systems(systems["test"])
     A = data.matrix(2)

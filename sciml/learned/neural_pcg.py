@@ -73,8 +73,8 @@ from sciml.linalg.precond import Preconditioner, _scipy_csr
 from sciml.linalg.sparse import _csr_tensor
 from sciml.train.losses import _reduce
 
-__all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "SparsityPattern", "SystemsBatch", "systems_batch",
-           "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss", "CONDITION_LIMIT",
+__all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "edge_sum_matrix", "SparsityPattern", "SystemsBatch",
+           "systems_batch", "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss", "CONDITION_LIMIT",
            "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
            "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
 
@@ -253,17 +253,34 @@ def _mlp(in_channels: int, hidden: int, out_channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_channels, hidden), nn.ReLU(), nn.Linear(hidden, out_channels))
 
 
-def edge_sum_matrix(target: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor | None:
-    """The ``(num_nodes, num_edges)`` CSR matrix of ones at ``(target_e, e)``: ``S @ m`` sums edge rows into
-    their target nodes. ``None`` unless ``target`` is sorted (edges in CSR order), as it is for the graph
-    of a CSR matrix; int32 indices (torch's CSR product is fastest with them)."""
-    if target.numel() and not bool((target[1:] >= target[:-1]).all()):
+def edge_sum_arrays(target: torch.Tensor, num_nodes: int,
+                    dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The CSR arrays ``(crow, col, values)`` of :func:`edge_sum_matrix`, or ``None`` where it does not apply.
+
+    Kept apart so that a model can cache plain tensors (a sparse tensor cannot be deep-copied).
+    """
+    num_edges = target.numel()
+    if dtype not in (torch.float32, torch.float64) or num_edges >= 2 ** 31:
+        return None  # torch's CSR product has no kernels for other dtypes; int32 indices would overflow
+    if num_edges and not bool((target[1:] >= target[:-1]).all()):
         return None
     counts = torch.bincount(target, minlength=num_nodes)
     crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).to(torch.int32)
-    col = torch.arange(target.numel(), device=target.device, dtype=torch.int32)
-    return _csr_tensor(crow, col, torch.ones(target.numel(), device=target.device, dtype=dtype),
-                       (num_nodes, target.numel()))
+    col = torch.arange(num_edges, device=target.device, dtype=torch.int32)
+    return crow, col, torch.ones(num_edges, device=target.device, dtype=dtype)
+
+
+def edge_sum_matrix(target: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """The CSR matrix ``S`` of ones at ``(target_e, e)``: ``S @ m`` sums edge rows into their target nodes.
+
+    ``None`` unless ``target`` is sorted (edges in CSR order, as for the graph of a CSR matrix), ``dtype``
+    is float32 or float64 and there are fewer than ``2^31`` edges (int32 indices, with which torch's CSR
+    product is fastest); the caller then sums with a scatter-add.
+
+    Shapes: ``target (num_edges,)`` int64 -> ``S (num_nodes, num_edges)``.
+    """
+    arrays = edge_sum_arrays(target, num_nodes, dtype)
+    return None if arrays is None else _csr_tensor(*arrays, (num_nodes, target.numel()))
 
 
 class MatrixGraphLayer(nn.Module):
@@ -274,9 +291,10 @@ class MatrixGraphLayer(nn.Module):
 
     Written out rather than through torch_geometric's ``MessagePassing.propagate``, for speed on the
     CPU, where the network's inference is set-up time of every solve (measured on a 7-point 3D
-    stencil, n = 4096, 23040 edges, one thread: gathering rows with ``index_select`` is 4x faster than
-    advanced indexing, and summing messages into nodes with a CSR product ``S @ m``
-    (:func:`edge_sum_matrix`) 4-8x faster than a scatter-add). The first linear map of ``phi_e`` and
+    stencil, n = 4096, 23040 edges, one thread: summing messages into nodes with a CSR product
+    ``S @ m`` (:func:`edge_sum_matrix`) was 4-8x faster than the scatter-add of ``propagate``'s sum
+    aggregation, and gathering rows with ``index_select`` 4x faster than the advanced indexing
+    ``x[target]`` of this layer's first version). The first linear map of ``phi_e`` and
     of ``phi_m`` acts on the node part of its input on the nodes, before gathering:
     ``W [x_i, x_j, e] = (W_1 x)_i + (W_2 x)_j + W_3 e``, so no ``(num_edges, 2 width + width)``
     concatenation is formed. Same function, same parameters as the direct form
@@ -371,7 +389,7 @@ class NeuralPCG(nn.Module):
         # softplus(h + shift) + diag_eps = 1 at h = 0
         self.diagonal_shift = math.log(math.expm1(1.0 - config.diag_eps))
         self._pattern: SparsityPattern | None = None
-        self._graph: tuple | None = None  # (pattern, batch, dtype, edge_index, edge_sum) of the last batch
+        self._graph: tuple | None = None  # (pattern, batch, dtype, edge_index, edge_sum_arrays) of the last batch
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -393,14 +411,15 @@ class NeuralPCG(nn.Module):
     def _batched_graph(self, pattern: SparsityPattern, batch: int,
                        dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Edges of ``batch`` copies of the pattern's graph (disjoint union) and their :func:`edge_sum_matrix`;
-        the last one is cached."""
+        the arrays of the last one are cached (plain tensors, so the model can still be deep-copied)."""
         cached = self._graph
         if cached is None or cached[0] is not pattern or cached[1:3] != (batch, dtype):
             offsets = pattern.n * torch.arange(batch, device=pattern.device)
             edge_index = (pattern.edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, -1)
             cached = self._graph = (pattern, batch, dtype, edge_index,
-                                    edge_sum_matrix(edge_index[1], batch * pattern.n, dtype))
-        return cached[3], cached[4]
+                                    edge_sum_arrays(edge_index[1], batch * pattern.n, dtype))
+        edge_index, arrays = cached[3], cached[4]
+        return edge_index, None if arrays is None else _csr_tensor(*arrays, (batch * pattern.n, edge_index.shape[1]))
 
     def forward(self, crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor,
                 blocks: torch.Tensor | None = None) -> torch.Tensor:

@@ -426,7 +426,7 @@ class UnimodalThompson:
     (discounted Thompson sampling after Garivier and Moulines, 2011), so the statistics forget old
     systems; a sequence whose best ``omega`` changes partway needs it.
 
-    Costs are raw (iteration counts, any non-negative scale); the learner is invariant to their units.
+    Costs are raw iteration counts (any non-negative numbers; ``min_variance`` is in their units).
 
     It has no worst-case (adversarial) regret bound, unlike :class:`TsallisINF`, and it relies on
     the ordering of the arms. Measured on our sequences (see ``docs/learned-preconditioners.md``):
@@ -444,11 +444,16 @@ class UnimodalThompson:
         while below it costs are large and heavy-tailed; walking down from the top finds the
         optimum without paying for the bottom of the grid
     radius : how many neighbours on each side of the leader are compared, ``>= 1``
-    discount : forgetting factor in ``(0, 1]``; 1 keeps every observation
+    discount : forgetting factor in ``(0.5, 1]``; 1 keeps every observation (below 1/2 the discounted
+        play counts could never reach the 2 an arm needs before it is sampled)
+    min_variance : floor of the sample variance, in squared cost units. The default 1/12 is the
+        variance of rounding to an integer: iteration counts are integers, and two equal counts would
+        otherwise give a posterior of zero width. It only matters when an arm's costs are (nearly)
+        all equal; a neighbour whose first costs were equal and unluckily high is still rarely retried.
     """
 
     def __init__(self, n_arms: int, *, rng: np.random.Generator | int | None = None, start: int | None = None,
-                 radius: int = 1, discount: float = 1.0):
+                 radius: int = 1, discount: float = 1.0, min_variance: float = 1.0 / 12.0):
         if int(n_arms) != n_arms or n_arms < 1:
             raise ConfigError(f"n_arms must be a positive integer, got {n_arms}")
         start = int(n_arms) - 1 if start is None else start
@@ -456,9 +461,13 @@ class UnimodalThompson:
             raise ConfigError(f"start must be an arm index in [0, {int(n_arms) - 1}], got {start}")
         if int(radius) != radius or radius < 1:
             raise ConfigError(f"radius must be a positive integer, got {radius}")
-        if not 0 < discount <= 1:
-            raise ConfigError(f"discount must lie in (0, 1], got {discount}")
+        if not 0.5 < discount <= 1:
+            raise ConfigError(f"discount must lie in (0.5, 1], got {discount}: the discounted play count of an "
+                              f"arm tends to at most 1 / (1 - discount), and an arm needs 2 before it is sampled")
+        if not (math.isfinite(min_variance) and min_variance >= 0):
+            raise ConfigError(f"min_variance must be a non-negative number, got {min_variance}")
         self.n_arms, self.start, self.radius, self.discount = int(n_arms), int(start), int(radius), float(discount)
+        self.min_variance = float(min_variance)
         self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
         self.plays = np.zeros(self.n_arms)  # (discounted) number of observations per arm
         self.sums = np.zeros(self.n_arms)  # (discounted) sum of costs
@@ -468,7 +477,7 @@ class UnimodalThompson:
 
     def __repr__(self) -> str:
         return (f"UnimodalThompson(n_arms={self.n_arms}, start={self.start}, radius={self.radius}, "
-                f"discount={self.discount:g}, rounds={self.rounds})")
+                f"discount={self.discount:g}, min_variance={self.min_variance:g}, rounds={self.rounds})")
 
     def means(self) -> np.ndarray:
         """Mean observed cost per arm ``(K,)``; ``inf`` for arms never played."""
@@ -495,7 +504,7 @@ class UnimodalThompson:
                 if n < 2:
                     sample = -math.inf
                 else:
-                    variance = max((self.squares[a] - n * means[a] ** 2) / (n - 1), 0.0)
+                    variance = max((self.squares[a] - n * means[a] ** 2) / (n - 1), self.min_variance)
                     sample = means[a] + math.sqrt(variance / n) * self.rng.standard_t(n - 1)
                 if sample < best:
                     arm, best = a, sample
@@ -614,7 +623,7 @@ class RelaxResult:
 
 def _run(systems, omegas, method, rtol, maxiter, evaluate_all, choose, learn, features,
          arm_costs=None) -> RelaxResult:
-    """The loop shared by both tuners: ``choose(t) -> arm``, solve (or look the cost up in ``arm_costs``),
+    """The loop shared by the tuners: ``choose(t) -> arm``, solve (or look the cost up in ``arm_costs``),
     ``learn(t, arm, cost)`` with the cost in iterations."""
     oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
     arms = np.zeros(len(systems), dtype=np.int64)
@@ -699,8 +708,8 @@ def tune_omega(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: 
 
 def tune_omega_unimodal(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: str = "sor",
                         rtol: float = 1e-8, maxiter: int = 1000, seed: int = 0, start: int | None = None,
-                        radius: int = 1, discount: float = 1.0, evaluate_all: bool = True,
-                        arm_costs: Any = None) -> RelaxResult:
+                        radius: int = 1, discount: float = 1.0, min_variance: float = 1.0 / 12.0,
+                        evaluate_all: bool = True, arm_costs: Any = None) -> RelaxResult:
     """Pick ``omega`` for each system in turn with :class:`UnimodalThompson`, seeing only iteration counts.
 
     Parameters
@@ -708,8 +717,8 @@ def tune_omega_unimodal(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS,
     systems, omegas, method, rtol, maxiter, evaluate_all, arm_costs : as for :func:`tune_omega`;
         ``omegas`` must be increasing (the learner compares neighbours on the grid)
     seed : seeds the learner's ``numpy.random.Generator``
-    start, radius, discount : see :class:`UnimodalThompson` (default: start at the largest ``omega``,
-        compare the leader with one neighbour on each side, keep every observation). The start is
+    start, radius, discount, min_variance : see :class:`UnimodalThompson` (default: start at the
+        largest ``omega``, compare the leader with one neighbour on each side, keep every observation). The start is
         chosen by Young's theory, not by score: on 30 other sequences (uniform, log-uniform and the
         paper's shifts; 10x10 grids with sequence seeds 100-104, 8x8 and 12x12 with seeds 100-102)
         starting at arm 16 (``omega`` 1.8) did a little better (worst sequence 1.043x against 1.057x
@@ -727,7 +736,7 @@ def tune_omega_unimodal(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS,
     oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
     table = _check_arm_costs(arm_costs, len(systems), len(grid), oracle.maxiter)
     learner = UnimodalThompson(len(grid), rng=np.random.default_rng(seed), start=start, radius=radius,
-                               discount=discount)
+                               discount=discount, min_variance=min_variance)
     return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: learner.select(),
                 lambda t, arm, cost: learner.update(arm, cost), _features(systems), table)
 
