@@ -260,8 +260,10 @@ def edge_sum_arrays(target: torch.Tensor, num_nodes: int,
     Kept apart so that a model can cache plain tensors (a sparse tensor cannot be deep-copied).
     """
     num_edges = target.numel()
-    if dtype not in (torch.float32, torch.float64) or num_edges >= 2 ** 31:
-        return None  # torch's CSR product has no kernels for other dtypes; int32 indices would overflow
+    if target.device.type != "cpu" or dtype not in (torch.float32, torch.float64) or num_edges >= 2 ** 31:
+        # measured on the CPU only (no GPU here; the scatter-add is the tested path on CUDA); no CSR kernels
+        # for other dtypes; int32 indices would overflow
+        return None
     if num_edges and not bool((target[1:] >= target[:-1]).all()):
         return None
     counts = torch.bincount(target, minlength=num_nodes)
@@ -273,9 +275,10 @@ def edge_sum_arrays(target: torch.Tensor, num_nodes: int,
 def edge_sum_matrix(target: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor | None:
     """The CSR matrix ``S`` of ones at ``(target_e, e)``: ``S @ m`` sums edge rows into their target nodes.
 
-    ``None`` unless ``target`` is sorted (edges in CSR order, as for the graph of a CSR matrix), ``dtype``
-    is float32 or float64 and there are fewer than ``2^31`` edges (int32 indices, with which torch's CSR
-    product is fastest); the caller then sums with a scatter-add.
+    ``None`` unless ``target`` is on the CPU and sorted (edges in CSR order, as for the graph of a CSR
+    matrix), ``dtype`` is float32 or float64 and there are fewer than ``2^31`` edges (int32 indices, with
+    which torch's CSR product is fastest); the caller then sums with a scatter-add (on CUDA always: the
+    CSR product was measured and tested on the CPU only).
 
     Shapes: ``target (num_edges,)`` int64 -> ``S (num_nodes, num_edges)``.
     """
