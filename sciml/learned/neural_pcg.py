@@ -74,7 +74,8 @@ from sciml.linalg.sparse import _csr_tensor
 from sciml.train.losses import _reduce
 
 __all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "edge_sum_matrix", "SparsityPattern", "SystemsBatch",
-           "systems_batch", "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss", "CONDITION_LIMIT",
+           "systems_batch", "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss",
+           "CONDITION_LIMIT",
            "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
            "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
 
@@ -547,14 +548,8 @@ def probe_solution_loss(pattern: SparsityPattern, lower: torch.Tensor, values: t
     """``mean_k ||L L^T x_k - z_k||^2 / ||z_k||^2`` per system, ``z_k ~ N(0, I)``, ``x_k = A^-1 z_k``.
 
     The solves use scipy's sparse LU in float64 on the CPU, without gradient (``A`` does not depend
-    on the network). Expectation: ``||L L^T A^-1 - I||_F^2 / n`` per system.
-
-    Parameters
-    ----------
-    probes : the number of random ``z`` per system (drawn with ``generator``), or the probes themselves
-
-    Shapes: ``lower (batch, lower_nnz)``, ``values (batch, nnz)``, ``probes`` tensor ``(batch, k, n)``
-    -> a scalar or ``(batch * num_systems,)`` as in :func:`solution_loss`.
+    on the network). Expectation: ``||L L^T A^-1 - I||_F^2 / n`` per system. Parameters and shapes
+    as for :func:`frobenius_loss`.
     """
     from scipy.sparse.linalg import splu
 
@@ -596,16 +591,17 @@ def condition_loss(pattern: SparsityPattern, lower: torch.Tensor, values: torch.
     starts = np.concatenate([[0], np.cumsum(sizes)])
     lower_block = pattern.system[pattern.lower_row]
     entry_block = pattern.system[pattern.row]
+    blocks = []  # per system: its entries of L and of A, and their positions within the system
+    for s, size in enumerate(sizes):
+        lower_mask, entry_mask, offset = lower_block == s, entry_block == s, int(starts[s])
+        lower_at = (pattern.lower_row[lower_mask] - offset, pattern.lower_col64[lower_mask] - offset)
+        entry_at = (pattern.row[entry_mask] - offset, pattern.col[entry_mask] - offset)
+        blocks.append((size, lower_mask, lower_at, entry_mask, entry_at))
     per_system = []
     for b in range(values.shape[0]):
-        for s, size in enumerate(sizes):
-            lower_mask = lower_block == s
-            entry_mask = entry_block == s
-            offset = int(starts[s])
-            L = lower.new_zeros(size, size).index_put(
-                (pattern.lower_row[lower_mask] - offset, pattern.lower_col64[lower_mask] - offset), lower[b][lower_mask])
-            A = values.new_zeros(size, size).index_put(
-                (pattern.row[entry_mask] - offset, pattern.col[entry_mask] - offset), values[b][entry_mask])
+        for s, (size, lower_mask, lower_at, entry_mask, entry_at) in enumerate(blocks):
+            L = lower.new_zeros(size, size).index_put(lower_at, lower[b][lower_mask])
+            A = values.new_zeros(size, size).index_put(entry_at, values[b][entry_mask])
             half = torch.linalg.solve_triangular(L, A, upper=False)           # L^-1 A
             full = torch.linalg.solve_triangular(L, half.T, upper=False)      # L^-1 (L^-1 A)^T = L^-1 A L^-T
             eigenvalues = torch.linalg.eigvalsh(0.5 * (full + full.T))

@@ -39,7 +39,8 @@ import torch
 from sciml._errors import ConfigError, DataError
 
 __all__ = ["DEFAULT_OMEGAS", "METHODS", "LinearSystem", "as_systems", "shifted_laplacian_sequence", "IterationCost",
-           "TsallisINF", "UnimodalThompson", "RelaxResult", "tune_omega", "tune_omega_unimodal", "tune_omega_contextual"]
+           "TsallisINF", "UnimodalThompson", "RelaxResult", "tune_omega", "tune_omega_unimodal",
+           "tune_omega_contextual"]
 
 DEFAULT_OMEGAS = np.linspace(1.0, 1.95, 20)  # the paper's 20 arms
 METHODS = ("sor", "ssor-pcg")
@@ -284,7 +285,23 @@ ESTIMATORS = ("importance-weighted", "reduced-variance")
 SCALES = ("unit", "running-mean")
 
 
-class TsallisINF:
+class _AlternatingRounds:
+    """``select()`` then ``update(arm, ...)`` of that arm, strictly alternating: ``select`` sets ``_pending``
+    to the arm it returns, ``update`` clears it once the report is accepted."""
+
+    _pending: int | None = None
+
+    def _check_select(self) -> None:
+        if self._pending is not None:
+            raise ConfigError(f"select() called twice; report the cost of arm {self._pending} with update() first")
+
+    def _check_update(self, arm: int) -> None:
+        if self._pending is None or self._pending != arm:
+            expected = "call select() first" if self._pending is None else f"select() returned {self._pending}"
+            raise ConfigError(f"update(arm={arm}) does not follow a select() of that arm; {expected}")
+
+
+class TsallisINF(_AlternatingRounds):
     """The Tsallis-INF bandit with ``alpha = 1/2`` (Zimmert and Seldin, JMLR 2021).
 
     Follow-the-regularised-leader on cumulative loss estimates ``L_hat`` with the 1/2-Tsallis entropy.
@@ -341,7 +358,8 @@ class TsallisINF:
         self.loss_estimates = np.zeros(self.n_arms)  # cumulative loss estimates L_hat, in the losses' own units
         self.loss_sum = 0.0  # sum of the observed losses, for the running-mean scale and baseline
         self.rounds = 0  # completed select/update pairs
-        self._pending: tuple[int, np.ndarray] | None = None  # (arm, the distribution it was drawn from)
+        self._pending: int | None = None
+        self._drawn_from: np.ndarray | None = None  # the distribution the pending arm was drawn from
 
     def __repr__(self) -> str:
         return (f"TsallisINF(n_arms={self.n_arms}, learning_rate={self.learning_rate:g}, estimator={self.estimator!r}, "
@@ -372,26 +390,23 @@ class TsallisINF:
 
     def select(self) -> int:
         """Draw an arm for the next round; :meth:`update` must report its loss before the next select."""
-        if self._pending is not None:
-            raise ConfigError(f"select() called twice; report the loss of arm {self._pending[0]} with update() first")
+        self._check_select()
         p = self.probabilities()
         arm = int(self.rng.choice(self.n_arms, p=p))
-        self._pending = (arm, p)
+        self._pending, self._drawn_from = arm, p
         return arm
 
     def update(self, arm: int, loss: float) -> None:
         """Report the loss of the arm the last :meth:`select` returned: in ``[0, 1]`` for ``scale="unit"``,
         any non-negative number for ``scale="running-mean"``."""
-        if self._pending is None or self._pending[0] != arm:
-            expected = "call select() first" if self._pending is None else f"select() returned {self._pending[0]}"
-            raise ConfigError(f"update(arm={arm}) does not follow a select() of that arm; {expected}")
+        self._check_update(arm)
         loss = float(loss)
         if self.scale == "unit" and not 0.0 <= loss <= 1.0:
             raise DataError(f"losses must lie in [0, 1] (normalise the cost by its cap, or use scale='running-mean'), "
                             f"got {loss}")
         if not (math.isfinite(loss) and loss >= 0.0):
             raise DataError(f"losses must be non-negative and finite, got {loss}")
-        p = self._pending[1]
+        p = self._drawn_from
         if self.estimator == "importance-weighted":
             self.loss_estimates[arm] += loss / p[arm]
         else:
@@ -404,7 +419,7 @@ class TsallisINF:
         self.rounds += 1
 
 
-class UnimodalThompson:
+class UnimodalThompson(_AlternatingRounds):
     """Thompson sampling on the neighbourhood of the empirical leader of an ordered grid of arms.
 
     For costs whose mean is unimodal along the grid (the SOR iteration count in ``omega``), a learner
@@ -493,8 +508,7 @@ class UnimodalThompson:
 
     def select(self) -> int:
         """Draw the arm for the next round; :meth:`update` must report its cost before the next select."""
-        if self._pending is not None:
-            raise ConfigError(f"select() called twice; report the cost of arm {self._pending} with update() first")
+        self._check_select()
         arm = self.start
         if self.rounds:
             leader, means = self.leader, self.means()
@@ -513,9 +527,7 @@ class UnimodalThompson:
 
     def update(self, arm: int, cost: float) -> None:
         """Report the cost (any non-negative number) of the arm the last :meth:`select` returned."""
-        if self._pending is None or self._pending != arm:
-            expected = "call select() first" if self._pending is None else f"select() returned {self._pending}"
-            raise ConfigError(f"update(arm={arm}) does not follow a select() of that arm; {expected}")
+        self._check_update(arm)
         cost = float(cost)
         if not (math.isfinite(cost) and cost >= 0.0):
             raise DataError(f"costs must be non-negative and finite, got {cost}")
@@ -621,11 +633,10 @@ class RelaxResult:
                 f"{self.instance_optimal_cost}; worst fixed: {self.worst_fixed_cost}")
 
 
-def _run(systems, omegas, method, rtol, maxiter, evaluate_all, choose, learn, features,
+def _run(systems, omegas, oracle: IterationCost, evaluate_all, choose, learn, features,
          arm_costs=None) -> RelaxResult:
-    """The loop shared by the tuners: ``choose(t) -> arm``, solve (or look the cost up in ``arm_costs``),
-    ``learn(t, arm, cost)`` with the cost in iterations."""
-    oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
+    """The loop shared by the tuners: ``choose(t) -> arm``, solve with ``oracle`` (or look the cost up in
+    ``arm_costs``), ``learn(t, arm, cost)`` with the cost in iterations."""
     arms = np.zeros(len(systems), dtype=np.int64)
     costs = np.zeros(len(systems), dtype=np.int64)
     table = arm_costs if arm_costs is not None else (
@@ -642,8 +653,8 @@ def _run(systems, omegas, method, rtol, maxiter, evaluate_all, choose, learn, fe
             cost = oracle(system.A, system.b, omegas[arm])
         learn(t, arm, cost)
         arms[t], costs[t] = arm, cost
-    return RelaxResult(omegas=omegas, arms=arms, costs=costs, arm_costs=table, features=features, method=method,
-                       rtol=float(rtol), maxiter=int(maxiter))
+    return RelaxResult(omegas=omegas, arms=arms, costs=costs, arm_costs=table, features=features,
+                       method=oracle.method, rtol=oracle.rtol, maxiter=oracle.maxiter)
 
 
 def _check_arm_costs(arm_costs: Any, n_systems: int, n_arms: int, maxiter: int) -> np.ndarray | None:
@@ -660,6 +671,16 @@ def _check_arm_costs(arm_costs: Any, n_systems: int, n_arms: int, maxiter: int) 
 
 def _features(systems: list[LinearSystem]) -> np.ndarray:
     return np.array([np.nan if s.feature is None else s.feature for s in systems], dtype=np.float64)
+
+
+def _setup(systems: Iterable[Any], omegas: Any, method: str, rtol: float, maxiter: int,
+           arm_costs: Any = None) -> tuple[list[LinearSystem], np.ndarray, IterationCost, np.ndarray | None]:
+    """What every tuner checks before any work: the systems, the omega grid, the cost oracle's settings
+    and an optional precomputed ``(T, K)`` cost table."""
+    systems = as_systems(systems)
+    grid = _check_omegas(omegas)
+    oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
+    return systems, grid, oracle, _check_arm_costs(arm_costs, len(systems), len(grid), oracle.maxiter)
 
 
 def tune_omega(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: str = "sor", rtol: float = 1e-8,
@@ -695,14 +716,11 @@ def tune_omega(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS, method: 
     -------
     RelaxResult
     """
-    systems = as_systems(systems)
-    grid = _check_omegas(omegas)
-    oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)  # validates the settings before any work
-    table = _check_arm_costs(arm_costs, len(systems), len(grid), oracle.maxiter)
+    systems, grid, oracle, table = _setup(systems, omegas, method, rtol, maxiter, arm_costs)
     bandit = TsallisINF(len(grid), rng=np.random.default_rng(seed), learning_rate=learning_rate,
                         estimator=estimator, scale=scale)
     loss = oracle.loss if scale == "unit" else float
-    return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: bandit.select(),
+    return _run(systems, grid, oracle, evaluate_all, lambda t: bandit.select(),
                 lambda t, arm, cost: bandit.update(arm, loss(cost)), _features(systems), table)
 
 
@@ -718,26 +736,24 @@ def tune_omega_unimodal(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGAS,
         ``omegas`` must be increasing (the learner compares neighbours on the grid)
     seed : seeds the learner's ``numpy.random.Generator``
     start, radius, discount, min_variance : see :class:`UnimodalThompson` (default: start at the
-        largest ``omega``, compare the leader with one neighbour on each side, keep every observation). The start is
-        chosen by Young's theory, not by score: on 30 other sequences (uniform, log-uniform and the
-        paper's shifts; 10x10 grids with sequence seeds 100-104, 8x8 and 12x12 with seeds 100-102)
-        starting at arm 16 (``omega`` 1.8) did a little better (worst sequence 1.043x against 1.057x
-        the best fixed ``omega``), but that encodes where those sequences' optimum lies; starting
-        below the optimum (arm 10) gave up to 2.4x on the paper's sequences.
+        largest ``omega``, compare the leader with one neighbour on each side, keep every
+        observation). The start is chosen by Young's theory, not by score: on 30 other sequences
+        (uniform, log-uniform and the paper's shifts; 10x10 grids with sequence seeds 100-104, 8x8 and
+        12x12 with seeds 100-102; a side study before ``min_variance`` was added) starting at arm 16
+        (``omega`` 1.8) did a little better (worst sequence 1.043x against 1.057x the best fixed
+        ``omega``), but that encodes where those sequences' optimum lies; starting below the optimum
+        (arm 10) gave up to 2.4x on the paper's sequences.
 
     Returns
     -------
     RelaxResult
     """
-    systems = as_systems(systems)
-    grid = _check_omegas(omegas)
+    systems, grid, oracle, table = _setup(systems, omegas, method, rtol, maxiter, arm_costs)
     if grid.size > 1 and not np.all(np.diff(grid) > 0):
         raise ConfigError("omegas must be strictly increasing for the unimodal learner (it compares neighbours)")
-    oracle = IterationCost(method, rtol=rtol, maxiter=maxiter)
-    table = _check_arm_costs(arm_costs, len(systems), len(grid), oracle.maxiter)
     learner = UnimodalThompson(len(grid), rng=np.random.default_rng(seed), start=start, radius=radius,
                                discount=discount, min_variance=min_variance)
-    return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: learner.select(),
+    return _run(systems, grid, oracle, evaluate_all, lambda t: learner.select(),
                 lambda t, arm, cost: learner.update(arm, cost), _features(systems), table)
 
 
@@ -813,9 +829,7 @@ def tune_omega_contextual(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGA
     -------
     RelaxResult, with ``features`` the raw features.
     """
-    systems = as_systems(systems)
-    grid = _check_omegas(omegas)
-    IterationCost(method, rtol=rtol, maxiter=maxiter)
+    systems, grid, oracle, _ = _setup(systems, omegas, method, rtol, maxiter)
     missing = [i for i, s in enumerate(systems) if s.feature is None]
     if missing:
         raise DataError(f"contextual tuning needs a feature for every system; system {missing[0]} has none "
@@ -831,5 +845,5 @@ def tune_omega_contextual(systems: Iterable[Any], *, omegas: Any = DEFAULT_OMEGA
     scaled = 2.0 * (features - low) / (high - low) - 1.0 if high > low else np.zeros_like(features)
     learner = _ChebyshevRegressionBandit(len(grid), int(degree), float(exploration), float(ridge),
                                          np.random.default_rng(seed))
-    return _run(systems, grid, method, rtol, maxiter, evaluate_all, lambda t: learner.select(scaled[t]),
+    return _run(systems, grid, oracle, evaluate_all, lambda t: learner.select(scaled[t]),
                 lambda t, arm, cost: learner.update(arm, scaled[t], cost / maxiter), features)

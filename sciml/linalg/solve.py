@@ -104,6 +104,7 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     b = read_vector(rhs, A.shape[0]) if rhs is not None else np.ones(A.shape[0])
     tic = time.perf_counter()
     extra: dict[str, Any] = {}
+    solver = None  # a DCDM run's solver, which replaces PCG
     if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
         from sciml.train.models import load_model
 
@@ -135,7 +136,7 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     b_t = torch.from_numpy(b).to(dev, dt)
     A_t @ b_t  # the first sparse product initialises torch's kernels (about 0.5 s on CPU); keep it out of the timing
     tic = time.perf_counter()
-    if extra.get("method") == "dcdm":
+    if solver is not None:
         result = solver.solve(A, b_t, rtol=rtol, atol=atol, maxiter=maxiter)
     else:
         result = pcg(A_t, b_t, None if precond == "none" else M, rtol=rtol, atol=atol, maxiter=maxiter, norm=norm)

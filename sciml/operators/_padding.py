@@ -58,6 +58,7 @@ class SmoothPadding(nn.Module):
         if not fraction > 0:
             raise ValueError(f"padding fraction must be positive, got {fraction}")
         self.fraction = float(fraction)
+        self._tapers: dict[tuple, torch.Tensor] = {}  # not module state: derived from the axis length
 
     def padded_length(self, n: int) -> int:
         """Points of the padded periodic axis for an axis of ``n`` points."""
@@ -82,14 +83,23 @@ class SmoothPadding(nn.Module):
         for axis, (n, (before, after)) in enumerate(zip(shape, ends)):
             if before + after == 0:
                 continue
+            view = [1] * y.ndim
+            view[2 + axis] = -1
+            y = y * self._taper(n, before, after, y.device, y.dtype).view(view)
+        return y
+
+    def _taper(self, n: int, before: int, after: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """The ``cos^2`` weights ``(before + n + after,)`` of one padded axis, made once per axis, device
+        and dtype (the forward pass of every batch needs them)."""
+        key = (n, before, after, device, dtype)
+        weight = self._tapers.get(key)
+        if weight is None:
             # distance into the pad, in points, from its own boundary node; the taper reaches zero
             # halfway across the gap of before + after + 1 steps between the two boundary nodes
             distance = torch.cat([torch.arange(before, 0, -1), torch.zeros(n), torch.arange(1, after + 1)]).double()
-            weight = torch.cos(math.pi * distance / (before + after + 1)).square()
-            view = [1] * y.ndim
-            view[2 + axis] = -1
-            y = y * weight.to(device=y.device, dtype=y.dtype).view(view)
-        return y
+            weight = torch.cos(math.pi * distance / (before + after + 1)).square().to(device=device, dtype=dtype)
+            self._tapers[key] = weight
+        return weight
 
     def unpad(self, x: torch.Tensor) -> torch.Tensor:
         index: list[slice] = [slice(None), slice(None)]
