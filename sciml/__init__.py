@@ -7,6 +7,6 @@ Subpackages: ``sciml.data`` (reference solvers, the HDF5 store, torch datasets),
 
 from sciml._errors import ConfigError, DataError, SciMLError
 
-__version__ = "0.1.0"
+from sciml._version import __version__
 
 __all__ = ["__version__", "SciMLError", "DataError", "ConfigError"]

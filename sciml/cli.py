@@ -33,11 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="generate, import and inspect datasets")
     data_sub = data.add_subparsers(dest="data_command", parser_class=_Parser)
     gen = data_sub.add_parser("generate", help="generate a dataset with a reference PDE solver")
-    gen.add_argument("pde", help="PDE name: darcy, burgers, navier-stokes, heat, combined, wave, poisson-mesh")
-    gen.add_argument("--out", required=True, type=Path, help="output HDF5 file")
-    gen.add_argument("--n", required=True, type=int, help="number of samples")
-    gen.add_argument("--res", required=True, type=int, help="stored grid resolution")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("pde", nargs="?", default=None,
+                     help="PDE name: darcy, burgers, navier-stokes, heat, combined, wave, poisson-mesh, ... "
+                          "(or --recipe)")
+    gen.add_argument("--recipe", type=Path, default=None,
+                     help="a dataset recipe (datasets/NAME.yaml): PDE, parameters, resolution, counts and seeds "
+                          "of every split; --out is then a directory that receives SPLIT.h5 per split")
+    gen.add_argument("--split", action="append", default=None,
+                     help="with --recipe: generate this split only (repeatable; default every split)")
+    gen.add_argument("--out", required=True, type=Path, help="output HDF5 file (a directory with --recipe)")
+    gen.add_argument("--n", type=int, default=None, help="number of samples (with --recipe: caps every split)")
+    gen.add_argument("--res", type=int, default=None, help="stored grid resolution")
+    gen.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     gen.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="PDE parameter (repeatable), e.g. refine=5 or nu=1e-3 (see docs/datasets.md)")
     gen.add_argument("--resume", action="store_true", help="continue OUT.partial from its samples")
@@ -65,16 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--force", action="store_true", help="overwrite an existing --out file")
 
     train = sub.add_parser("train", help="train a model on a dataset")
-    train.add_argument("model", help="model name: fno, fno-rollout, fno-space-time, neural-pcg, dcdm")
-    train.add_argument("--data", required=True, type=Path, help="training dataset")
+    train.add_argument("model", nargs="?", default=None, help="model name (sciml train --list shows them)")
+    train.add_argument("--list", action="store_true", help="list the model kinds with their papers and exit")
+    train.add_argument("--data", type=Path, default=None, help="training dataset")
     train.add_argument("--val", type=Path, default=None, help="validation dataset (selects best.pt)")
-    train.add_argument("--out", required=True, type=Path, help="run directory")
+    train.add_argument("--out", type=Path, default=None, help="run directory (new, empty, or a run with --resume "
+                                                              "or --force)")
     train.add_argument("--config", type=Path, default=None, help="YAML configuration")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="configuration override (repeatable), e.g. epochs=50")
     group = train.add_mutually_exclusive_group()
     group.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    group.add_argument("--force", action="store_true", help="replace the run in --out")
+    group.add_argument("--force", action="store_true", help="replace the run in --out (or write into a directory "
+                                                             "that holds other files; those are kept)")
 
     ev = sub.add_parser("eval", help="evaluate a trained run on a dataset (any resolution)")
     ev.add_argument("run", type=Path, help="run directory (or model .pt file)")
@@ -101,9 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--json", action="store_true", help="print the report as JSON")
 
     rep = sub.add_parser("reproduce", help="run a registered paper experiment and write its report")
-    rep.add_argument("experiment", help="experiment name: " + ", ".join(_experiment_names()))
+    rep.add_argument("experiment", nargs="?", default=None,
+                     help="experiment name (sciml reproduce --list shows them)")
+    rep.add_argument("--list", action="store_true", help="list the experiments with their papers and claims and exit")
     rep.add_argument("--scale", default="small", help="smoke, small (default) or paper")
-    rep.add_argument("--out", required=True, type=Path, help="run directory")
+    rep.add_argument("--config", type=Path, default=None,
+                     help="YAML laid over experiments/NAME/config.yaml (its layout, or one scale's keys)")
+    rep.add_argument("--out", type=Path, default=None, help="run directory")
     rep.add_argument("--device", default="cpu")
     rep.add_argument("--force", action="store_true", help="run again over existing results")
     rep.add_argument("--data-dir", type=Path, default=None,
@@ -123,12 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _experiment_names() -> tuple[str, ...]:
-    from sciml.experiments import EXPERIMENTS
-
-    return EXPERIMENTS
-
-
 def _refuse_existing(path: Path, force: bool) -> None:
     from sciml._errors import SciMLError
 
@@ -136,13 +144,60 @@ def _refuse_existing(path: Path, force: bool) -> None:
         raise SciMLError(f"{path} already exists; pass --force to overwrite it")
 
 
+def _generate_recipe(args, log: logging.Logger) -> int:
+    from sciml._errors import ConfigError
+    from sciml.config import parse_overrides
+    from sciml.data.recipes import generate_recipe, load_recipe
+    from sciml.runtime import progress
+
+    given = [name for name, value in (("PDE", args.pde), ("--res", args.res), ("--seed", args.seed))
+             if value is not None]
+    if given:
+        raise ConfigError(f"{args.recipe} fixes {', '.join(given)}; drop {'them' if len(given) > 1 else 'it'} "
+                          f"(or edit a copy of the recipe)")
+    recipe = load_recipe(args.recipe)
+    bars = []
+
+    def on_split(split):
+        n = split.n if args.n is None else min(split.n, args.n)
+        bar = progress(total=n, desc=f"{recipe.name} {split.name}", unit="sample")
+        bars.append(bar)
+
+        def on_block(done: int, total: int) -> None:
+            bar.update(done - bar.n)
+            if bar.disable:
+                log.info("%s %s: %d/%d samples", recipe.name, split.name, done, total)
+
+        return on_block
+
+    try:
+        paths = generate_recipe(recipe, args.out, splits=args.split, n_cap=args.n, resume=args.resume,
+                                force=args.force, device=args.device, overrides=parse_overrides(args.overrides),
+                                on_split=on_split)
+    finally:
+        for bar in bars:
+            bar.close()
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
 def _cmd_data(args, log: logging.Logger) -> int:
+    from sciml._errors import ConfigError
     from sciml.config import parse_overrides
 
+    if args.data_command == "generate" and args.recipe is not None:
+        return _generate_recipe(args, log)
     if args.data_command == "generate":
         from sciml.data import generate_dataset
         from sciml.runtime import progress
 
+        if args.split:
+            raise ConfigError("--split goes with --recipe")
+        missing = [name for name, value in (("PDE", args.pde), ("--n", args.n), ("--res", args.res)) if value is None]
+        if missing:
+            raise ConfigError(f"sciml data generate needs {', '.join(missing)} (or --recipe FILE)")
+        args.seed = 0 if args.seed is None else args.seed
         params = parse_overrides(args.overrides)
         bar = progress(total=args.n, desc=f"{args.pde} {args.res}", unit="sample")
 
@@ -194,8 +249,14 @@ def _cmd_data(args, log: logging.Logger) -> int:
 
 def _cmd_train(args, log: logging.Logger) -> int:
     from sciml.config import parse_overrides
-    from sciml.train import train_model
+    from sciml.runs import train_model
 
+    if args.list:
+        from sciml.registry import describe_models
+
+        _print_listing(describe_models(), "summary")
+        return 0
+    _require(args, "train", "model", "data", "out")
     summary = train_model(args.model, args.data, args.out, val_path=args.val, config_path=args.config,
                           overrides=parse_overrides(args.overrides), resume=args.resume, force=args.force)
     best = summary["best"]
@@ -207,7 +268,7 @@ def _cmd_train(args, log: logging.Logger) -> int:
 
 
 def _cmd_eval(args, log: logging.Logger) -> int:
-    from sciml.train import evaluate_resolutions, evaluate_run
+    from sciml.runs import evaluate_resolutions, evaluate_run
 
     if args.out is not None:
         _refuse_existing(args.out, args.force)
@@ -241,7 +302,12 @@ def _cmd_eval(args, log: logging.Logger) -> int:
 def _cmd_solve(args, log: logging.Logger) -> int:
     from sciml.linalg.solve import solve_files
 
-    report = solve_files(args.matrix, rhs=args.rhs, precond=args.precond, rtol=args.rtol, atol=args.atol,
+    precond = args.precond
+    if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
+        from sciml.learned.solve import solve_setup
+
+        precond = solve_setup(precond)
+    report = solve_files(args.matrix, rhs=args.rhs, precond=precond, rtol=args.rtol, atol=args.atol,
                          maxiter=args.maxiter, device=args.device, dtype=args.dtype, norm=args.norm)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -259,11 +325,35 @@ def _cmd_solve(args, log: logging.Logger) -> int:
     return 0 if report["converged"] else 1
 
 
+def _print_listing(rows: list[dict[str, str]], text: str) -> None:
+    import textwrap
+
+    width = max(len(r["name"]) for r in rows) + 2
+    for r in rows:
+        print(f"{r['name']:{width}s}{r['arxiv']}")
+        print(textwrap.fill(r[text], width=100, initial_indent=" " * width, subsequent_indent=" " * width))
+
+
+def _require(args, command: str, *names: str) -> None:
+    from sciml._errors import ConfigError
+
+    missing = [f"--{n}" if n != "model" and n != "experiment" else n.upper() for n in names
+               if getattr(args, n) is None]
+    if missing:
+        raise ConfigError(f"sciml {command} needs {' and '.join(missing)} (or --list)")
+
+
 def _cmd_reproduce(args, log: logging.Logger) -> int:
     from sciml.experiments import run_experiment
 
+    if args.list:
+        from sciml.registry import describe_experiments
+
+        _print_listing(describe_experiments(), "claim")
+        return 0
+    _require(args, "reproduce", "experiment", "out")
     results = run_experiment(args.experiment, args.out, scale=args.scale, device=args.device, force=args.force,
-                             data_dir=args.data_dir)
+                             data_dir=args.data_dir, config_file=args.config)
     log.info("%s (%s) finished in %.1f s", args.experiment, args.scale, results["seconds"])
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
@@ -293,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
-        from sciml import __version__
+        from sciml._version import __version__
 
         print(f"sciml {__version__}")
         return 0

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from sciml import __version__
+from sciml._version import __version__
 from sciml._errors import DataError, SciMLError
 from sciml.io import atomic_path, atomic_write_text, load_checkpoint, write_json
 
@@ -93,7 +93,7 @@ def run_demo(out: str | os.PathLike = "runs/demo", *, epochs: int | None = None,
 
     ``epochs``, ``n_train`` and ``n_test`` replace the demo's defaults (smaller runs for tests).
     """
-    from sciml.train import evaluate_run, load_model, train_model
+    from sciml.runs import evaluate_run, load_model, train_model
 
     out = Path(out)
     data_dir = out / "data"

@@ -1,4 +1,4 @@
-"""Autoregressive training and rollout (sciml.train.autoregressive, sciml.data.trajectories).
+"""Autoregressive training and rollout (sciml.operators.autoregressive, sciml.data.trajectories).
 
 The heat equation on the periodic interval has an exact one-step map (each Fourier mode times
 exp(-nu (2 pi k)^2 dt)), so a model that *is* that map must roll out with round-off error only, and
@@ -19,8 +19,8 @@ from sciml.cli import main
 from sciml.data import generate_dataset
 from sciml.data.store import StoreWriter
 from sciml.data.trajectories import TrajectoryDataset
-from sciml.train import evaluate_run, load_model, train_model
-from sciml.train.autoregressive import (AutoregressiveMethod, RecurrentFNO, RolloutConfig, SpaceTimeConfig,
+from sciml.runs import evaluate_run, load_model, train_model
+from sciml.operators.autoregressive import (AutoregressiveMethod, RecurrentFNO, RolloutConfig, SpaceTimeConfig,
                                         SpaceTimeFNO, rollout, rollout_metrics, teacher_forced)
 
 NU, T, NT, RES = 0.02, 0.5, 11, 32

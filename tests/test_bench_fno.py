@@ -16,7 +16,7 @@ def test_quick_fno_bench_trains_all_three_and_reports_ratios(tmp_path, one_threa
     setup, runs, summary = result["setup"], result["runs"], result["summary"]
     sizes = bench.SIZES[True]
     assert (setup["torch_threads"], setup["res"], setup["model"]["modes"], setup["model"]["width"],
-            setup["model"]["n_layers"]) == (1, sizes["res"], 12, 32, 4)
+            setup["model"]["n_layers"]) == (1, sizes["res"], sizes["modes"], 32, 4)
     assert set(runs) == {"sciml", "neuralop, same network", "neuralop, native model"}
     for name, entry in runs.items():
         losses = entry["train_loss_per_epoch"]

@@ -25,7 +25,7 @@ from sciml.learned.dcdm import (
     spectral_rhs,
 )
 from sciml.linalg import SolveError, SolveStatus, pcg, preconditioner
-from sciml.train.run import evaluate_run, train_model
+from sciml.runs import evaluate_run, train_model
 
 
 def write_systems(path, n, res, seed, params=None):
@@ -240,9 +240,9 @@ def test_training_reduces_the_loss_and_the_trained_solver_converges(trained):
 
 
 def test_untrained_network_has_a_larger_loss_than_the_trained_one(trained):
-    from sciml.learned.dcdm import DCDMMethod, spec
+    from sciml.learned.dcdm import SPEC, DCDMMethod
 
-    data = spec().dataset(trained["store"])
+    data = SPEC.dataset(trained["store"])
     trained_net = load(trained["run"])
     config = trained_net.config
     data.configure(config)
@@ -268,7 +268,7 @@ def test_runs_that_are_not_dcdm_are_refused(trained, tmp_path):
     other = tmp_path / "npcg"
     train_model("neural-pcg", trained["store"], other, overrides={"epochs": 1, "hidden": 4, "layers": 1,
                                                                   "batch_size": 2}, show_progress=False)
-    with pytest.raises(DataError, match="holds a 'neural-pcg' model, not a 'dcdm' network"):
+    with pytest.raises(DataError, match="holds a 'neural-pcg' model, not 'dcdm'"):
         DCDMSolver.from_run(other)
 
 

@@ -26,7 +26,7 @@ def test_torchrun_two_gloo_processes_train_data_parallel(darcy_files, tmp_path):
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["world_size"] == 2 and state["epoch"] == 2
     assert "module." not in next(iter(state["model"]))  # saved unwrapped, loadable without DDP
-    from sciml.train import load_model
+    from sciml.runs import load_model
 
     model, _ = load_model(run)
     assert model(torch.ones(1, 1, 16, 16)).shape == (1, 1, 16, 16)

@@ -11,7 +11,7 @@ from sciml import ConfigError, DataError
 from sciml.data import generate_dataset
 from sciml.data.store import StoreWriter
 from sciml.train.losses import error_spectrum, fourier_band_errors, fourier_band_rmse
-from sciml.train.run import evaluate_resolutions, evaluate_run, train_model
+from sciml.runs import evaluate_resolutions, evaluate_run, train_model
 
 
 def test_band_errors_of_a_field_with_known_spectrum_1d():

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from sciml import SciMLError
-from sciml.experiments import run_experiment
-from sciml.experiments.fno_ns import PAPER, SIZES
+from sciml.experiments import experiment_config, run_experiment
+from sciml.experiments.fno_ns import PAPER
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def test_navier_stokes_experiment_runs_at_smoke_scale(tmp_path, data_dir, name, 
     out = tmp_path / name
     results = run_experiment(name, out, scale="smoke", data_dir=data_dir)
     saved = json.loads((out / "results.json").read_text())
-    size = SIZES["smoke"]
+    size = experiment_config(name, "smoke")
     # both experiments use the same two files, so the second one reuses them
     assert sorted(p.name for p in data_dir.glob("*.h5")) == ["ns-nu0.001-T5-res16-test2.h5",
                                                               "ns-nu0.001-T5-res16-train4.h5"]
@@ -28,7 +28,7 @@ def test_navier_stokes_experiment_runs_at_smoke_scale(tmp_path, data_dir, name, 
     assert ev["horizon"] == size["horizon"] and len(ev["per_step_rel_l2"]) == size["horizon"]
     assert ev["times"] == [3.0, 4.0] and ev["n_samples"] == size["data"]["n_test"]
     metrics = [json.loads(line) for line in (out / "model" / "metrics.jsonl").read_text().splitlines()]
-    assert len(metrics) == size[kind]["epochs"]
+    assert len(metrics) == size["model"]["epochs"]
     best = min(m["val_rel_l2"] for m in metrics)
     assert saved["rel_l2"] == pytest.approx(best, rel=1e-5)  # evaluation of best.pt = its validation score
     assert saved["paper_rel_l2"] == PAPER["nu=1e-3"][kind] and saved["model_name"] in ("fno-rollout", "fno-space-time")

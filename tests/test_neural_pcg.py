@@ -451,7 +451,7 @@ def test_cuda_matches_cpu(systems):
 
 def test_eval_of_a_neural_pcg_run_compares_with_classical_preconditioners(tmp_path):
     from sciml.data import generate_dataset
-    from sciml.train import evaluate_run, train_model
+    from sciml.runs import evaluate_run, train_model
 
     generate_dataset("diffusion-systems", tmp_path / "train.h5", n=8, res=8, seed=0)
     generate_dataset("diffusion-systems", tmp_path / "test.h5", n=2, res=8, seed=1)
@@ -525,7 +525,7 @@ def test_a_block_diagonal_batch_of_different_systems_equals_one_system_at_a_time
 
 
 def test_training_on_meshes_of_varied_shapes_gives_a_preconditioner_for_any_size(mesh_systems_data, tmp_path):
-    from sciml.train import evaluate_run, train_model
+    from sciml.runs import evaluate_run, train_model
 
     run = tmp_path / "run"
     summary = train_model("neural-pcg", mesh_systems_data["train"], run, val_path=mesh_systems_data["test"],

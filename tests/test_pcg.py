@@ -50,7 +50,8 @@ def test_batched_right_hand_sides_equal_looped_solves():
     batched = pcg(A, B, rtol=1e-9)
     for i in range(5):
         single = pcg(A, B[i], rtol=1e-9)  # the one-system path: same iteration, scalar bookkeeping
-        assert abs(single.iterations - int(batched.iterations[i])) <= 1  # round-off may move the stop by one
+        # round-off moves the stop by a few iterations: this matrix needs more iterations than it has unknowns
+        assert abs(single.iterations - int(batched.iterations[i])) <= max(1, 0.02 * single.iterations)
         scale = float(single.x.abs().max())
         torch.testing.assert_close(batched.x[i], single.x, rtol=0, atol=1e-7 * scale)
         # CG amplifies round-off on this ill-conditioned matrix, so the histories agree tightly only early on

@@ -10,7 +10,8 @@ import torch
 
 from conftest import run_cli
 from sciml import ConfigError, DataError, SciMLError
-from sciml.train import TrainingError, evaluate_run, load_model, train_model
+from sciml.train import TrainingError
+from sciml.runs import evaluate_run, load_model, train_model
 
 
 def _lines(run):

@@ -44,10 +44,10 @@ from torch import nn
 __all__ = ["run"]
 
 SIZES = {  # quick: seconds, for tests; full: a few minutes on two quiet cores
-    True: {"res": 16, "n_train": 24, "n_test": 8, "epochs": 3, "batch_size": 8, "rounds": 1},
-    False: {"res": 85, "n_train": 200, "n_test": 50, "epochs": 5, "batch_size": 20, "rounds": 3},
+    True: {"res": 16, "n_train": 24, "n_test": 8, "epochs": 3, "batch_size": 8, "rounds": 1, "modes": 8},
+    False: {"res": 85, "n_train": 200, "n_test": 50, "epochs": 5, "batch_size": 20, "rounds": 3, "modes": 12},
 }
-MODEL = {"modes": 12, "width": 32, "n_layers": 4}
+MODEL = {"width": 32, "n_layers": 4}  # modes: per size (a 16x16 grid resolves 8)
 OPTIM = {"lr": 1e-3, "weight_decay": 1e-4, "scheduler": "cosine", "seed": 0}
 
 
@@ -152,14 +152,14 @@ def _train_neuralop(model: nn.Module, x_train, y_train, x_test, y_test, sizes: d
             "trainer_test_rel_l2_last": float(metrics["test_l2"])}
 
 
-def _native_neuralop(x_train: torch.Tensor, y_train: torch.Tensor):
+def _native_neuralop(x_train: torch.Tensor, y_train: torch.Tensor, modes: int):
     """neuraloperator's own FNO and data processor with sciml's mode count, width and layers."""
     from neuralop.data.transforms.data_processors import DefaultDataProcessor
     from neuralop.data.transforms.normalizers import UnitGaussianNormalizer
     from neuralop.models import FNO
 
     torch.manual_seed(OPTIM["seed"])
-    model = FNO(n_modes=(2 * MODEL["modes"], 2 * MODEL["modes"] - 1), in_channels=x_train.shape[1],
+    model = FNO(n_modes=(2 * modes, 2 * modes - 1), in_channels=x_train.shape[1],
                 out_channels=y_train.shape[1], hidden_channels=MODEL["width"], n_layers=MODEL["n_layers"],
                 lifting_channel_ratio=2, projection_channel_ratio=2)
     normalizers = []
@@ -185,7 +185,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
     import tempfile
 
     from sciml.data import generate_dataset
-    from sciml.train.models import resolve_model
+    from sciml.registry import resolve_model
 
     sizes = SIZES[quick]
     threads = torch.get_num_threads()
@@ -200,8 +200,8 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
 
         spec = resolve_model("fno")
         train_data, test_data = spec.dataset(train_file), spec.dataset(test_file)
-        config = spec.complete_config(spec.config_cls(**MODEL), train_data)
-        torch.manual_seed(OPTIM["seed"])  # as sciml.train.run.train_model does
+        config = spec.complete_config(spec.config_cls(**MODEL, modes=sizes["modes"]), train_data)
+        torch.manual_seed(OPTIM["seed"])  # as sciml.runs.train_model does
         model = spec.build(config)
         spec.prepare(model, train_data)  # channel normalisation from the training data
         start_weights = copy.deepcopy(model)
@@ -223,7 +223,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
             return result
 
         def train_native(round_dir: Path) -> dict[str, Any]:
-            native, processor = _native_neuralop(x_train, y_train)
+            native, processor = _native_neuralop(x_train, y_train, sizes["modes"])
             result = _train_neuralop(native, x_train, y_train, x_test, y_test, sizes, data_processor=processor)
             native.eval()
             processor.eval()
@@ -243,7 +243,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
             results = {name: trainings[name](tmp / f"round{index}-{name.split(',')[0]}") for name in order}
             per_round.append({"order": order, **{name: results[name] for name in names}})
         runs = {name: _pool_rounds([r[name] for r in per_round]) for name in names}
-        pitfall = _weights_only_pitfall(_native_neuralop(x_train, y_train)[0], tmp / "neuralop_state.pt")
+        pitfall = _weights_only_pitfall(_native_neuralop(x_train, y_train, sizes["modes"])[0], tmp / "neuralop_state.pt")
     if torch.get_num_threads() != threads:
         raise RuntimeError(f"the torch thread count changed during the run ({threads} -> {torch.get_num_threads()})")
 
@@ -271,7 +271,7 @@ def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
     }
     return {
         "setup": {"pde": "darcy", **sizes, "darcy_params": "sciml defaults (refine 2)",
-                  "model": {**MODEL, "lifting_ratio": 2, "projection_ratio": 2},
+                  "model": {**MODEL, "modes": sizes["modes"], "lifting_ratio": 2, "projection_ratio": 2},
                   "optimizer": "torch.optim.AdamW", **OPTIM, "torch_threads": threads,
                   "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"), "device": "cpu",
                   "data_generation_seconds": generation_seconds,

@@ -57,7 +57,7 @@ def _family_res(family: Family, settings: dict[str, Any], quick: bool) -> int:
 def _bench_family(family: Family, settings: dict[str, Any], res: int, root: Path, quick: bool) -> dict[str, Any]:
     from sciml.data import generate_dataset
     from sciml.learned.neural_pcg import load
-    from sciml.train import train_model
+    from sciml.runs import train_model
 
     folder = root / family.label
     tic = time.perf_counter()

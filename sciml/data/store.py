@@ -72,7 +72,7 @@ class StoreWriter:
     def __init__(self, path: str | os.PathLike, *, n_samples: int, fields: Mapping[str, tuple[tuple[int, ...], Any]],
                  pde: str, params: Mapping[str, Any], generator: str, seed: int,
                  coords: Mapping[str, np.ndarray] | None = None, resume: bool = False, force: bool = False):
-        from sciml import __version__
+        from sciml._version import __version__
 
         self.path = Path(path)
         self.partial = partial_path(self.path)

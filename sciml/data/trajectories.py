@@ -7,7 +7,7 @@ time and the first spatial axis is the channel axis. Without coordinates the lay
 ``(N, nt, *spatial)`` is assumed.
 
 Items are whole trajectories ``(nt, C, *spatial)``; cutting them into windows is the training
-method's business (:mod:`sciml.train.autoregressive`), so one file serves teacher forcing,
+method's business (:mod:`sciml.operators.autoregressive`), so one file serves teacher forcing,
 unrolled training and rollout evaluation alike.
 """
 

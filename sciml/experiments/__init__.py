@@ -9,7 +9,6 @@ CPU; ``paper``: the paper's sizes, for a GPU), and writes ``RUN_DIR/results.json
 from __future__ import annotations
 
 import contextvars
-import importlib
 import json
 import logging
 import os
@@ -22,7 +21,8 @@ from typing import Any, Callable
 from sciml._errors import ConfigError, SciMLError
 from sciml.io import atomic_write_text, write_json
 
-__all__ = ["Experiment", "EXPERIMENTS", "SCALES", "resolve_experiment", "run_experiment", "experiment_data"]
+__all__ = ["Experiment", "SCALES", "run_experiment", "experiment_data", "experiment_config", "default_config",
+           "config_path"]
 
 log = logging.getLogger("sciml.experiments")
 
@@ -31,15 +31,16 @@ SCALES = ("smoke", "small", "paper")
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment.
+    """A registered experiment (listed in :mod:`sciml.registry`).
 
     Attributes
     ----------
-    name : registry name
-    paper : citation (arXiv id and title)
-    claim : what the paper claims and this experiment checks
+    name : registry name; its configuration is ``experiments/NAME/config.yaml``
+    paper : citation (authors, title, arXiv id)
+    claim : what the paper claims and this experiment checks (one sentence)
     reference : the paper's numbers (``{}`` when the paper's table was not available)
-    run : ``run(run_dir, scale, device) -> results`` (JSON-ready dict; may write plots into run_dir)
+    run : ``run(run_dir, config, device) -> results`` (JSON-ready dict; may write plots into run_dir);
+        ``config`` is the scale's section of the configuration (:func:`experiment_config`)
     report : ``report(results) -> markdown``
     """
 
@@ -47,40 +48,99 @@ class Experiment:
     paper: str
     claim: str
     reference: dict[str, Any]
-    run: Callable[[Path, str, str], dict[str, Any]]
+    run: Callable[[Path, dict[str, Any], str], dict[str, Any]]
     report: Callable[[dict[str, Any]], str]
 
 
-# experiment name -> module of sciml.experiments defining ``EXPERIMENT`` (imported on first use)
-_MODULES: dict[str, str] = {
-    "fno-burgers": "fno_burgers",
-    "fno-darcy": "fno_darcy",
-    "fno-ns-2d": "fno_ns",
-    "fno-ns-3d": "fno_ns",
-    "neural-pcg-diffusion2d": "neural_pcg",
-    "neural-pcg-heat-mesh": "neural_pcg",
-    "dcdm-poisson": "dcdm_poisson",
-    "relax-sor-sequence": "relax_sor",
-}
+def config_path(name: str) -> Path:
+    """The shipped configuration of experiment ``name``: ``experiments/NAME/config.yaml``."""
+    from sciml._layout import layout_dir
+
+    return layout_dir("experiments") / name / "config.yaml"
 
 
-def _load(name: str) -> Experiment:
-    module = importlib.import_module(f"sciml.experiments.{_MODULES[name]}")
-    found = getattr(module, "EXPERIMENTS", {}).get(name) or getattr(module, "EXPERIMENT")
-    if found.name != name:
-        raise RuntimeError(f"sciml.experiments.{_MODULES[name]} defines {found.name!r}, not {name!r}")
-    return found
+def default_config(name: str) -> dict[str, dict[str, Any]]:
+    """The shipped configuration of experiment ``name``: ``{scale: settings}`` for every scale."""
+    import yaml
+
+    path = config_path(name)
+    if not path.is_file():
+        raise SciMLError(f"experiment {name!r} has no configuration file {path}")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or set(data) != set(SCALES):
+        raise SciMLError(f"{path} must hold one section per scale ({', '.join(SCALES)})")
+    return data
 
 
-_LOADERS: dict[str, Callable[[], Experiment]] = {name: (lambda name=name: _load(name)) for name in _MODULES}
-EXPERIMENTS = tuple(_LOADERS)
+def _known_keys(sections: list[Any]) -> dict[str, list[Any]]:
+    """Per key, the default values at that place in every scale (a key any scale uses is known)."""
+    known: dict[str, list[Any]] = {}
+    for section in sections:
+        if isinstance(section, dict):
+            for key, value in section.items():
+                known.setdefault(key, []).append(value)
+    return known
 
 
-def resolve_experiment(name: str) -> Experiment:
-    """The experiment called ``name``; an unknown name lists the choices."""
-    if name not in _LOADERS:
-        raise ConfigError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    return _LOADERS[name]()
+def _merge(default: Any, given: Any, siblings: list[Any], where: str) -> Any:
+    """``given`` laid over ``default``; keys and value kinds must be ones the shipped config uses."""
+    from sciml.config import _number
+
+    if isinstance(default, dict) or (default is None and siblings and all(isinstance(s, dict) for s in siblings)):
+        if not isinstance(given, dict):
+            raise ConfigError(f"{where} must be a mapping, got {given!r}")
+        known = _known_keys(siblings)
+        merged = dict(default or {})
+        for key, value in given.items():
+            if key not in known:
+                raise ConfigError(f"unknown key {where}.{key}; known keys there: {', '.join(known)}")
+            merged[key] = _merge(merged.get(key), value, known[key], f"{where}.{key}")
+        return merged
+    examples = [s for s in siblings if s is not None]
+    if not examples or given is None:
+        return given
+    if all(isinstance(e, bool) for e in examples):
+        if not isinstance(given, bool):
+            raise ConfigError(f"{where} must be true or false, got {given!r}")
+        return given
+    if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in examples):
+        value = _number(given)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {given!r}")
+        return value
+    if all(isinstance(e, list) for e in examples) and not isinstance(given, list):
+        raise ConfigError(f"{where} must be a list, got {given!r}")
+    if all(isinstance(e, str) for e in examples) and not isinstance(given, str):
+        raise ConfigError(f"{where} must be a string, got {given!r}")
+    return given
+
+
+def experiment_config(name: str, scale: str, config_file: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The settings of experiment ``name`` at ``scale``: the shipped ``config.yaml`` section, with the
+    YAML file ``config_file`` laid over it.
+
+    ``config_file`` has the shipped file's layout (sections ``smoke``/``small``/``paper``; the one
+    of ``scale`` is used and must be there) or holds one scale's keys alone. Only keys the shipped
+    file uses (at any scale) are accepted, with values of the same kind; the rest keep their defaults.
+    """
+    from sciml.config import load_yaml
+
+    if scale not in SCALES:
+        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    defaults = default_config(name)
+    if config_file is None:
+        return defaults[scale]
+    given = load_yaml(config_file)
+    if any(key in SCALES for key in given):
+        extra = [key for key in given if key not in SCALES]
+        if extra:
+            raise ConfigError(f"{config_file} mixes scale sections with other keys ({', '.join(extra)}); "
+                              f"put every key under smoke:, small: or paper:")
+        if scale not in given:
+            raise ConfigError(f"{config_file} has no {scale!r} section (it has {', '.join(given)}); "
+                              f"add one or choose --scale {next(iter(given))}")
+        given = given[scale] or {}
+    return _merge(defaults[scale], given, list(defaults.values()), f"{Path(config_file).name}:{scale}")
 
 
 _DATA_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("sciml_experiment_data_dir", default=None)
@@ -127,17 +187,19 @@ def experiment_data(out: Path, name: str, pde: str, *, n: int, res: int, seed: i
 
 
 def run_experiment(name: str, out: str | os.PathLike, *, scale: str = "small", device: str = "cpu",
-                   force: bool = False, data_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+                   force: bool = False, data_dir: str | os.PathLike | None = None,
+                   config_file: str | os.PathLike | None = None) -> dict[str, Any]:
     """Run experiment ``name`` at ``scale`` into the new directory ``out``; returns the results written.
 
+    ``config_file``: a YAML file laid over the experiment's ``config.yaml`` (:func:`experiment_config`).
     ``data_dir``: where the experiment's datasets are generated, or reused when a file with the same
     provenance is already there (default ``out/data``); see :func:`experiment_data`.
     """
-    from sciml import __version__
+    from sciml._version import __version__
+    from sciml.registry import resolve_experiment
 
     experiment = resolve_experiment(name)
-    if scale not in SCALES:
-        raise ConfigError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    config = experiment_config(name, scale, config_file)  # every check before anything is written
     out = Path(out)
     if (out / "results.json").exists() and not force:
         raise SciMLError(f"{out} already holds results; pass --force to run again over them")
@@ -145,13 +207,15 @@ def run_experiment(name: str, out: str | os.PathLike, *, scale: str = "small", d
     tic = time.perf_counter()
     token = _DATA_DIR.set(Path(data_dir) if data_dir is not None else None)
     try:
-        results = experiment.run(out, scale, device)
+        results = experiment.run(out, config, device)
     finally:
         _DATA_DIR.reset(token)
     import torch
 
     results = {"experiment": name, "scale": scale, "paper": experiment.paper, "claim": experiment.claim,
-               "reference": experiment.reference, **results, "seconds": time.perf_counter() - tic,
+               "reference": experiment.reference, "config": config,
+               "config_file": str(Path(config_file).resolve()) if config_file is not None else None,
+               **results, "seconds": time.perf_counter() - tic,
                "sciml_version": __version__, "machine": {"platform": platform.platform(), "torch": torch.__version__,
                                                           "threads": torch.get_num_threads(), "device": device}}
     write_json(out / "results.json", json.loads(json.dumps(results, default=float)))

@@ -32,7 +32,7 @@ def train_and_evaluate(run_dir: Path, train_path: Path, val_path: Path, test_pat
     -------
     ``{"summary": trainer summary, "epochs": metrics.jsonl rows, "evaluation": evaluate_resolutions(...)}``
     """
-    from sciml.train.run import evaluate_resolutions, train_model
+    from sciml.runs import evaluate_resolutions, train_model
 
     from sciml._errors import ConfigError
 

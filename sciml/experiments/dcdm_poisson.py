@@ -28,30 +28,14 @@ import numpy as np
 
 from sciml.experiments import Experiment
 
-__all__ = ["EXPERIMENT", "SIZES", "BASELINES"]
+__all__ = ["EXPERIMENT", "BASELINES"]
 
 BASELINES = ("none", "jacobi", "ic0", "amg-rs")
-# dims, training grid m and systems, test grids, test systems per grid, tolerance, DCDM iteration cap,
-# network and right-hand-side settings (DCDMConfig), training settings (TrainConfig)
-SIZES: dict[str, dict[str, Any]] = {
-    "smoke": {"dims": 2, "train_m": 8, "train_systems": 2, "test_m": [8, 16], "test_systems": 2, "rtol": 1e-6,
-              "maxiter": 400, "model": {"width": 8, "shared_levels": True, "ritz_vectors": 32, "rhs_per_system": 64},
-              "train": {"epochs": 8, "batch_size": 16, "lr": 3e-3}},
-    "small": {"dims": 2, "train_m": 64, "train_systems": 4, "test_m": [32, 64, 128], "test_systems": 3,
-              "rtol": 1e-6, "maxiter": 2000,
-              "model": {"width": 16, "shared_levels": True, "ritz_vectors": 200, "rhs_per_system": 256},
-              "train": {"epochs": 120, "batch_size": 32, "lr": 2e-3}},
-    "paper": {"dims": 3, "train_m": 64, "train_systems": 1, "test_m": [64, 128, 256], "test_systems": 2,
-              "rtol": 1e-6, "maxiter": 2000,
-              "model": {"width": 16, "shared_levels": True, "ritz_vectors": 500, "rhs_per_system": 4000},
-              "train": {"epochs": 50, "batch_size": 16, "lr": 1e-3}},
-}
-
 
 def _train(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     """Train the network into ``out`` (which becomes a DCDM run directory); returns the summary."""
     from sciml.experiments import experiment_data
-    from sciml.train.run import train_model
+    from sciml.runs import train_model
 
     settings = {**size["model"], **size["train"], "device": device, "seed": 0}
     m = size["train_m"]
@@ -184,7 +168,7 @@ def _plots(out: Path, per_size: list[dict[str, Any]], histories: dict[str, list[
 
 
 def run_size(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
-    """Train, then test on every grid of ``size`` (a dict shaped like the entries of :data:`SIZES`)."""
+    """Train, then test on every grid of ``size`` (a scale's section of ``experiments/dcdm-poisson/config.yaml``)."""
     import torch
 
     from sciml.learned.dcdm import load
@@ -212,8 +196,8 @@ def _metrics(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def run(out: Path, scale: str, device: str) -> dict[str, Any]:
-    return run_size(out, SIZES[scale], device)
+def run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
+    return run_size(out, size, device)
 
 
 def _label(name: str) -> str:

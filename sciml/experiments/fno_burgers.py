@@ -22,27 +22,9 @@ import numpy as np
 
 from sciml.experiments import Experiment, experiment_data
 
-__all__ = ["EXPERIMENT", "SIZES", "PAPER", "trajectory_pairs"]
+__all__ = ["EXPERIMENT", "PAPER", "trajectory_pairs"]
 
 PAPER = {"256": 0.0149, "512": 0.0158, "1024": 0.0160, "2048": 0.0146, "4096": 0.0142, "8192": 0.0139}
-
-# fine: points of the reference solve (every s divides it); super_resolution: (train s, test s)
-SIZES: dict[str, dict[str, Any]] = {
-    "smoke": {"fine": 256, "train_res": [64], "test_res": [64, 128], "n_train": 16, "n_test": 8,
-              "model": {"modes": 8, "width": 16, "n_layers": 2},
-              "train": {"epochs": 3, "batch_size": 8, "lr": 3e-3, "scheduler": "cosine", "weight_decay": 1e-4},
-              "super_resolution": (64, 128), "speed_res": 64, "speed_samples": 4},
-    "small": {"fine": 8192, "train_res": [1024], "test_res": [256, 512, 1024, 2048], "n_train": 1000,
-              "n_test": 100, "model": {"modes": 16, "width": 64, "n_layers": 4},
-              "train": {"epochs": 30, "batch_size": 20, "lr": 3e-3, "scheduler": "cosine", "weight_decay": 1e-4},
-              "super_resolution": (1024, 2048), "speed_res": 1024, "speed_samples": 20},
-    "paper": {"fine": 8192, "train_res": [256, 512, 1024, 2048, 4096, 8192],
-              "test_res": [256, 512, 1024, 2048, 4096, 8192], "n_train": 1000, "n_test": 100,
-              "model": {"modes": 16, "width": 64, "n_layers": 4},
-              "train": {"epochs": 500, "batch_size": 20, "lr": 1e-3, "scheduler": "step", "step_size": 100,
-                        "gamma": 0.5, "weight_decay": 1e-4},
-              "super_resolution": (1024, 2048), "speed_res": 1024, "speed_samples": 20},
-}
 
 
 def trajectory_pairs(source: Path, target: Path, *, block: int = 256) -> Path:
@@ -81,16 +63,15 @@ def _dataset(out: Path, split: str, res: int, size: dict[str, Any]) -> Path:
     return trajectory_pairs(trajectories, out / "pairs" / f"{name}_pairs.h5")
 
 
-def run(out: Path, scale: str, device: str) -> dict[str, Any]:
+def run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     import torch
 
     from sciml.data import PairDataset
     from sciml.data.pdes import burgers
     from sciml.data.store import open_store
     from sciml.experiments import _fno_common as common
-    from sciml.train.models import load_model
+    from sciml.runs import load_model
 
-    size = SIZES[scale]
     tic = time.perf_counter()
     tests = {res: _dataset(out, "test", res, size) for res in size["test_res"]}
     trains = {res: _dataset(out, "train", res, size) for res in size["train_res"]}

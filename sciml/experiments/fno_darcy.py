@@ -20,31 +20,10 @@ import numpy as np
 
 from sciml.experiments import Experiment, experiment_data
 
-__all__ = ["EXPERIMENT", "SIZES", "PAPER"]
+__all__ = ["EXPERIMENT", "PAPER"]
 
 PAPER = {"85": 0.0108, "141": 0.0109, "211": 0.0109, "421": 0.0098}
 
-# fine: grid of the reference solve; every resolution s must satisfy (fine - 1) % (s - 1) == 0.
-# padding: smooth (mirror, tapered) with a fraction f such that 2 f (s - 1) is an integer at every
-# resolution s of the scale, so the padded period is the same on all of them (sciml.operators._padding):
-# smoke 16, 32 cells -> 1/8; small 42, 84, 168 -> 1/12; paper 84, 140, 210, 420 -> 1/14.
-# super_resolution: (train s, test s) of the zero-shot ratio; speed_res: resolution of the speed test
-SIZES: dict[str, dict[str, Any]] = {
-    "smoke": {"fine": 33, "train_res": [17], "test_res": [17, 33], "n_train": 24, "n_test": 8,
-              "model": {"modes": 4, "width": 8, "n_layers": 2, "padding": 0.125, "padding_mode": "smooth"},
-              "train": {"epochs": 3, "batch_size": 8, "lr": 3e-3, "scheduler": "cosine", "weight_decay": 1e-4},
-              "super_resolution": (17, 33), "speed_res": 17, "speed_samples": 4},
-    "small": {"fine": 169, "train_res": [85], "test_res": [43, 85, 169], "n_train": 1000, "n_test": 100,
-              "model": {"modes": 12, "width": 32, "n_layers": 4, "padding": 1 / 12, "padding_mode": "smooth"},
-              "train": {"epochs": 40, "batch_size": 20, "lr": 3e-3, "scheduler": "cosine", "weight_decay": 1e-4},
-              "super_resolution": (85, 169), "speed_res": 85, "speed_samples": 20},
-    "paper": {"fine": 421, "train_res": [85, 141, 211, 421], "test_res": [85, 141, 211, 421], "n_train": 1000,
-              "n_test": 100, "model": {"modes": 12, "width": 32, "n_layers": 4, "padding": 1 / 14,
-                                       "padding_mode": "smooth"},
-              "train": {"epochs": 500, "batch_size": 20, "lr": 1e-3, "scheduler": "step", "step_size": 100,
-                        "gamma": 0.5, "weight_decay": 1e-4},
-              "super_resolution": (85, 421), "speed_res": 85, "speed_samples": 20},
-}
 SUPER_RESOLUTION_GOAL = 1.5
 
 
@@ -57,15 +36,14 @@ def _dataset(out: Path, split: str, res: int, size: dict[str, Any]) -> Path:
                            params={"refine": refine})
 
 
-def run(out: Path, scale: str, device: str) -> dict[str, Any]:
+def run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     import torch
 
     from sciml.data import PairDataset
     from sciml.data.pdes import darcy
     from sciml.experiments import _fno_common as common
-    from sciml.train.models import load_model
+    from sciml.runs import load_model
 
-    size = SIZES[scale]
     tic = time.perf_counter()
     tests = {res: _dataset(out, "test", res, size) for res in size["test_res"]}
     trains = {res: _dataset(out, "train", res, size) for res in size["train_res"]}

@@ -2,9 +2,9 @@
 
 Li et al., arXiv 2010.08895, section 5.3: 2D vorticity on the unit torus, map the vorticity on
 ``[0, 10]`` (ten frames, t = 1 .. 10) to the vorticity on ``(10, T]``. FNO-2D
-(:class:`~sciml.train.autoregressive.RecurrentFNO`, ``sciml train fno-rollout``) predicts one frame
+(:class:`~sciml.operators.autoregressive.RecurrentFNO`, ``sciml train fno-rollout``) predicts one frame
 from the last ten and is trained unrolled over the horizon; FNO-3D
-(:class:`~sciml.train.autoregressive.SpaceTimeFNO`, ``sciml train fno-space-time``) predicts the
+(:class:`~sciml.operators.autoregressive.SpaceTimeFNO`, ``sciml train fno-space-time``) predicts the
 whole horizon at once as a function of ``(x, y, t)``. Both are scored by the relative L2 error of
 the whole predicted trajectory; the paper reports .0128 (2D) and .0086 (3D) at nu = 1e-3, T = 50,
 1000 training trajectories, 500 epochs.
@@ -27,35 +27,13 @@ from sciml._errors import SciMLError
 from sciml.experiments import Experiment, experiment_data
 from sciml.io import atomic_path, load_checkpoint
 
-__all__ = ["EXPERIMENTS", "SIZES", "PAPER"]
+__all__ = ["FNO_NS_2D", "FNO_NS_3D", "PAPER"]
 
 PAPER = {"nu=1e-3": {"fno-3d": 0.0086, "fno-2d": 0.0128, "u-net": 0.0245, "T": 50, "n_train": 1000},
          "nu=1e-4": {"fno-3d": 0.0820, "fno-2d": 0.0973, "u-net": 0.1190, "T": 30, "n_train": 10000},
          "nu=1e-5": {"fno-3d": 0.1893, "fno-2d": 0.1556, "u-net": 0.1982, "T": 20, "n_train": 1000},
          "inference": "0.005 s (FNO) vs 2.2 s (spectral solver) per sample at 256^2"}
 
-# Data: frames at t = 0, 1, ..., T (record_every = 1); the model sees frames first_frame ..
-# first_frame + in_steps - 1 (t = 1 .. 10, as the paper) and predicts `horizon` frames after them.
-# `fine`, `dt`: the solver's grid and largest step. At nu = 1e-3 a 64^2 solve with dt = 4e-3 agrees
-# with the 128^2, dt = 2e-3 solve (subsampled) to 1.5e-6 relative for t >= 5 (measured over t <= 50);
-# only w0 differs, by the modes above 32 that the coarser grid cannot hold.
-SIZES: dict[str, dict[str, Any]] = {
-    "smoke": {"data": {"nu": 1e-3, "T": 5.0, "res": 16, "fine": 16, "dt": 2e-2, "n_train": 4, "n_test": 2},
-              "first_frame": 1, "in_steps": 2, "horizon": 2, "speed_samples": 2,
-              "fno-2d": {"modes": 4, "width": 8, "n_layers": 2, "epochs": 2, "batch_size": 4},
-              "fno-3d": {"modes": 4, "width": 8, "n_layers": 2, "epochs": 2, "batch_size": 4},
-              "train": {"lr": 3e-3, "scheduler": "cosine"}},
-    "small": {"data": {"nu": 1e-3, "T": 20.0, "res": 64, "fine": 64, "dt": 4e-3, "n_train": 100, "n_test": 20},
-              "first_frame": 1, "in_steps": 10, "horizon": 10, "speed_samples": 8,
-              "fno-2d": {"modes": 12, "width": 20, "n_layers": 4, "epochs": 20, "batch_size": 10},
-              "fno-3d": {"modes": 8, "width": 20, "n_layers": 4, "epochs": 10, "batch_size": 10},
-              "train": {"lr": 3e-3, "scheduler": "cosine"}},
-    "paper": {"data": {"nu": 1e-3, "T": 50.0, "res": 64, "fine": 256, "dt": 1e-4, "n_train": 1000, "n_test": 200},
-              "first_frame": 1, "in_steps": 10, "horizon": 40, "speed_samples": 20,
-              "fno-2d": {"modes": 12, "width": 20, "n_layers": 4, "epochs": 500, "batch_size": 20},
-              "fno-3d": {"modes": 8, "width": 20, "n_layers": 4, "epochs": 500, "batch_size": 10},
-              "train": {"lr": 1e-3, "scheduler": "step", "step_size": 100, "gamma": 0.5}},
-}
 MODEL_NAMES = {"fno-2d": "fno-rollout", "fno-3d": "fno-space-time"}
 
 
@@ -72,12 +50,12 @@ def _datasets(out: Path, size: dict[str, Any], device: str) -> dict[str, Path]:
 
 
 def _train(kind: str, out: Path, size: dict[str, Any], paths: dict[str, Path], device: str) -> dict[str, Any]:
-    from sciml.train import train_model
+    from sciml.runs import train_model
 
     run_dir = out / "model"
-    model = {k: size[kind][k] for k in ("modes", "width", "n_layers")}
+    model = {k: size["model"][k] for k in ("modes", "width", "n_layers")}
     overrides = {**model, "in_steps": size["in_steps"], "horizon": size["horizon"], "first_frame": size["first_frame"],
-                 "train_mode": "rollout", "epochs": size[kind]["epochs"], "batch_size": size[kind]["batch_size"],
+                 "train_mode": "rollout", "epochs": size["model"]["epochs"], "batch_size": size["model"]["batch_size"],
                  **size["train"], "seed": 0, "device": device}
     resume = (run_dir / "checkpoint.pt").exists()
     if resume:  # a killed run continues, if it is this experiment's
@@ -113,7 +91,7 @@ def _speed(model: torch.nn.Module, data: Any, size: dict[str, Any], device: str)
     the model; its output is also compared with the stored frames (same solver when ``fine == res``).
     """
     from sciml.data.pdes import navier_stokes
-    from sciml.train.autoregressive import rollout
+    from sciml.operators.autoregressive import rollout
 
     d, c = size["data"], model.config
     n = min(size["speed_samples"], len(data))
@@ -139,7 +117,7 @@ def _figures(out: Path, kind: str, model: torch.nn.Module, data: Any, evaluation
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from sciml.train.autoregressive import rollout
+    from sciml.operators.autoregressive import rollout
 
     def save(fig: Figure, name: str) -> str:
         with atomic_path(out / name) as tmp:
@@ -196,11 +174,10 @@ def _figures(out: Path, kind: str, model: torch.nn.Module, data: Any, evaluation
     return names
 
 
-def _run(kind: str, out: Path, scale: str, device: str) -> dict[str, Any]:
+def _run(kind: str, out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     from sciml.data.trajectories import TrajectoryDataset
-    from sciml.train import evaluate_run, load_model
+    from sciml.runs import evaluate_run, load_model
 
-    size = SIZES[scale]
     tic = time.perf_counter()
     paths = _datasets(out, size, device)
     data_seconds = time.perf_counter() - tic
@@ -231,7 +208,7 @@ def _run(kind: str, out: Path, scale: str, device: str) -> dict[str, Any]:
 
 def _report(r: dict[str, Any]) -> str:
     kind, s, ev, sp, tr = r["kind"], r["sizes"], r["evaluation"], r["speed"], r["train"]
-    d, m = s["data"], s[kind]
+    d, m = s["data"], s["model"]
     paper = PAPER["nu=1e-3"]
     t0 = s["first_frame"]
     t_in = f"t = {t0} .. {t0 + s['in_steps'] - 1}"
@@ -303,7 +280,8 @@ def _experiment(kind: str) -> Experiment:
     return Experiment(name=name, paper="Li et al., Fourier Neural Operator for Parametric Partial Differential "
                                        "Equations, arXiv 2010.08895 (section 5.3, Table 1)",
                       claim=claim, reference={"rel_l2": PAPER["nu=1e-3"][kind], "table": PAPER},
-                      run=lambda out, scale, device: _run(kind, Path(out), scale, device), report=_report)
+                      run=lambda out, size, device: _run(kind, Path(out), size, device), report=_report)
 
 
-EXPERIMENTS = {"fno-ns-2d": _experiment("fno-2d"), "fno-ns-3d": _experiment("fno-3d")}
+FNO_NS_2D = _experiment("fno-2d")
+FNO_NS_3D = _experiment("fno-3d")

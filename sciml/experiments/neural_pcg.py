@@ -31,39 +31,12 @@ from typing import Any
 from sciml._errors import SciMLError
 from sciml.experiments import Experiment, experiment_data
 
-__all__ = ["EXPERIMENTS", "SIZES", "FACTORS", "RTOL"]
+__all__ = ["DIFFUSION2D", "HEAT_MESH", "FACTORS", "RTOL"]
 
 FACTORS = (1, 2, 4)  # held-out unknowns relative to training
 RTOL = 1e-8
 PAPER = "Li, Chen, Du, Matusik: Learning Preconditioners for Conjugate Gradient PDE Solvers, arXiv 2305.16432"
 RUN_FILES = ("checkpoint.pt", "config.yaml", "metrics.jsonl")
-
-# small: one message-passing layer. Session 4, bench precond settings, one thread: on 2D diffusion and on
-# poisson-mesh one layer needed the same iterations as three (0.83 / 0.81 / 0.72x and 0.97 / 0.94 / 0.90x
-# IC(0)'s) and the network, which is set-up time, ran about 2x faster (n = 4096, 3D: 3.9 vs 7.7 ms)
-_TRAIN = {"smoke": {"epochs": 2, "batch_size": 8, "lr": 1e-2, "weight_decay": 0.0, "hidden": 8, "layers": 2},
-          "small": {"epochs": 12, "batch_size": 8, "lr": 1e-2, "weight_decay": 0.0, "hidden": 16, "layers": 1},
-          "paper": {"epochs": 100, "batch_size": 16, "lr": 3e-3, "weight_decay": 0.0, "hidden": 32, "layers": 5}}
-
-# per experiment and scale: generator, its parameters, training resolution, system counts, training settings;
-# the paper scale is sized here for a GPU (the paper's own mesh sizes are not recorded in this project)
-# heat-mesh: the condition loss (exact log condition number, dense, so systems of at most
-# CONDITION_LIMIT unknowns: not the paper scale's ~8700, which keeps the Frobenius loss), more epochs
-# and smaller steps than the other losses
-_HEAT_LOSS = {"smoke": {"loss": "condition"}, "small": {"loss": "condition", "epochs": 30, "lr": 3e-3},
-              "paper": {"loss": "frobenius"}}
-SIZES: dict[str, dict[str, dict[str, Any]]] = {
-    "neural-pcg-diffusion2d": {
-        scale: {"pde": "diffusion-systems", "params": {"contrast": 1e3, "rhs": "normal"}, "res": res,
-                "n_train": n_train, "n_val": n_val, "n_test": n_test, "train": {**_TRAIN[scale], "loss": "solution"}}
-        for scale, res, n_train, n_val, n_test in (("smoke", 8, 16, 4, 2), ("small", 32, 96, 8, 6),
-                                                    ("paper", 128, 1000, 50, 20))},
-    "neural-pcg-heat-mesh": {
-        scale: {"pde": "heat-mesh-systems", "params": {"contrast": 1e2}, "res": res, "n_train": n_train, "n_val": n_val,
-                "n_test": n_test, "train": {**_TRAIN[scale], **_HEAT_LOSS[scale]}}
-        for scale, res, n_train, n_val, n_test in (("smoke", 8, 12, 4, 2), ("small", 24, 96, 8, 6),
-                                                    ("paper", 96, 1000, 50, 20))},
-}
 
 
 _LOSSES = {"solution": "solution (Li et al.: ||L L^T x - b||^2 / ||b||^2)",
@@ -76,13 +49,12 @@ def _res_for(res: int, factor: int) -> int:
     return int(round(res * factor ** 0.5))  # both families are 2D: unknowns ~ res^2
 
 
-def _run(name: str, out: Path, scale: str, device: str) -> dict[str, Any]:
+def _run(name: str, out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     from sciml.data.pdes import PDES
     from sciml.learned.compare import compare_sizes, convergence_plot, where_amg_wins
     from sciml.learned.neural_pcg import load
-    from sciml.train import train_model
+    from sciml.runs import train_model
 
-    size = SIZES[name][scale]
     if size["pde"] not in PDES:
         raise SciMLError(f"{name} needs the {size['pde']!r} system generator, which this sciml does not have yet; "
                          f"available generators: {', '.join(PDES)}")
@@ -161,16 +133,14 @@ def report(r: dict[str, Any]) -> str:
 
 def _experiment(name: str, claim: str) -> Experiment:
     return Experiment(name=name, paper=PAPER, claim=claim, reference={},
-                      run=lambda out, scale, device: _run(name, out, scale, device), report=report)
+                      run=lambda out, size, device: _run(name, out, size, device), report=report)
 
 
-EXPERIMENTS = {
-    "neural-pcg-diffusion2d": _experiment(
-        "neural-pcg-diffusion2d",
-        "a GNN-predicted L L^T preconditioner needs fewer CG iterations than IC(0) and reaches the solution sooner "
-        "on held-out 2D diffusion systems with a GRF coefficient, and keeps that advantage on larger grids"),
-    "neural-pcg-heat-mesh": _experiment(
-        "neural-pcg-heat-mesh",
-        "a GNN-predicted L L^T preconditioner needs fewer CG iterations than IC(0) and reaches the solution sooner "
-        "on held-out implicit heat-step systems on unstructured meshes, including finer meshes than trained on"),
-}
+DIFFUSION2D = _experiment(
+    "neural-pcg-diffusion2d",
+    "a GNN-predicted L L^T preconditioner needs fewer CG iterations than IC(0) and reaches the solution sooner "
+    "on held-out 2D diffusion systems with a GRF coefficient, and keeps that advantage on larger grids")
+HEAT_MESH = _experiment(
+    "neural-pcg-heat-mesh",
+    "a GNN-predicted L L^T preconditioner needs fewer CG iterations than IC(0) and reaches the solution sooner "
+    "on held-out implicit heat-step systems on unstructured meshes, including finer meshes than trained on")

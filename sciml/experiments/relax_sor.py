@@ -20,12 +20,8 @@ import numpy as np
 
 from sciml.experiments import Experiment
 
-__all__ = ["EXPERIMENT", "SIZES"]
+__all__ = ["EXPERIMENT"]
 
-# grid m, systems T, SOR tolerance, iteration cap; paper_systems: length of the paper's own sequence
-SIZES = {"smoke": {"m": 6, "systems": 60, "rtol": 1e-6, "maxiter": 60, "paper_systems": 20},
-         "small": {"m": 10, "systems": 1000, "rtol": 1e-6, "maxiter": 120, "paper_systems": 1000},
-         "paper": {"m": 32, "systems": 5000, "rtol": 1e-8, "maxiter": 2000, "paper_systems": 5000}}
 # the sequence of Khodak et al.'s released scripts: 10x10 grid, c = -0.15 + 0.6 Beta(0.5, 1.5) at diagonal 4
 # (shift_range in units of the diagonal), SOR to 1e-8; their cap of 10000 sweeps is never reached
 PAPER_SEQUENCE = {"m": 10, "shift_range": (-0.15 / 4, 0.45 / 4), "distribution": "beta", "beta": (0.5, 1.5)}
@@ -66,11 +62,10 @@ def _plot(out: Path, bandit, plain, unimodal, contextual) -> str:
     return name
 
 
-def run(out: Path, scale: str, device: str) -> dict[str, Any]:
+def run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     from sciml.learned.relax import (shifted_laplacian_sequence, tune_omega, tune_omega_contextual,
                                      tune_omega_unimodal)
 
-    size = SIZES[scale]
     settings = {"method": "sor", "rtol": size["rtol"], "maxiter": size["maxiter"]}
     plain_learner = {"estimator": "importance-weighted", "scale": "unit"}  # Tsallis-INF on cost / maxiter
     uniform = shifted_laplacian_sequence(size["m"], size["systems"], shift_range=(0.0, 1.0), seed=0)

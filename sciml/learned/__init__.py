@@ -71,15 +71,17 @@ def load(run: str | os.PathLike, A: Any = None, *, which: str = "best", device: 
         ``A`` given for a DCDM run.
     """
     from sciml._errors import ConfigError, DataError
-    from sciml.train.models import load_model
+    from sciml.learned import dcdm, neural_pcg
+    from sciml.train.spec import build_model, read_model_file
 
-    model, payload = load_model(run, which=which, map_location=map_location)
+    payload = read_model_file(run, which=which, map_location=map_location)
     name = payload.get("model_name")
-    if name == "neural-pcg":
+    if name == neural_pcg.MODEL_NAME:
+        model = build_model(neural_pcg.SPEC, payload)
         return model if A is None else LearnedPreconditioner(model, A, device=device, dtype=dtype)
-    if name == "dcdm":
+    if name == dcdm.MODEL_NAME:
         if A is not None:
             raise ConfigError(f"{run} is a DCDM run: a solver, not a preconditioner; call "
                               f"sciml.learned.load(run).solve(A, b) instead of passing A")
-        return DCDMSolver(model)
+        return DCDMSolver(build_model(dcdm.SPEC, payload))
     raise DataError(f"{run} holds a {name!r} model, not a learned preconditioner or solver (neural-pcg, dcdm)")

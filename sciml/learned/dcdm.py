@@ -56,6 +56,7 @@ from torch.utils.data import Dataset
 from sciml._errors import ConfigError, DataError, SciMLError
 from sciml.linalg.krylov import STAGNATION_CHECKS, STAGNATION_INTERVAL, SolveResult, SolveStatus, as_operator, finish
 from sciml.train.losses import _reduce
+from sciml.train.spec import ModelSpec
 
 __all__ = ["DCDMConfig", "DCDMNet", "DCDMSolver", "DCDMMethod", "SpectralRHSDataset", "dcdm_solve", "dcdm_loss",
            "ritz_vectors", "spectral_rhs", "grid_shape_of", "load", "spec", "spec_evaluate", "MODEL_NAME"]
@@ -451,12 +452,9 @@ def load(path: str | os.PathLike, *, which: str = "best", map_location: str | to
     DataError
         ``path`` holds no sciml model, or a model that is not a DCDM network.
     """
-    from sciml.train.models import load_model
+    from sciml.train.spec import build_model, read_model_file
 
-    model, payload = load_model(path, which=which, map_location=map_location)
-    if payload.get("model_name") != MODEL_NAME:
-        raise DataError(f"{path} holds a {payload.get('model_name')!r} model, not a {MODEL_NAME!r} network")
-    return model
+    return build_model(SPEC, read_model_file(path, which=which, map_location=map_location))
 
 
 # -- training data: right-hand sides rich in the low end of the spectrum ------------------------------
@@ -735,12 +733,11 @@ def spec_evaluate(model: nn.Module, data: SpectralRHSDataset, device: torch.devi
     return {**solve_table(per), "n_systems": data.n_systems, "n": data.n, "rtol": rtol, "grid": list(data.grid_shape)}
 
 
-def spec():
-    """The ``dcdm`` :class:`~sciml.train.models.ModelSpec`: ``sciml train dcdm --data SYSTEMS.h5 --out RUN``
-    with a diffusion-systems store (2D grid; the network sees only residuals, so a store of one
-    matrix, ``contrast=1``, trains the Poisson solver)."""
-    from sciml.train.models import ModelSpec
-
-    return ModelSpec(name=MODEL_NAME, config_cls=DCDMConfig, build=spec_build, method=spec_method,
-                     dataset=_store_dataset, complete_config=spec_complete_config, prepare=spec_prepare,
-                     evaluate=spec_evaluate)
+# ``sciml train dcdm --data SYSTEMS.h5 --out RUN`` with a diffusion-systems store (2D grid; the network sees
+# only residuals, so a store of one matrix, ``contrast=1``, trains the Poisson solver)
+SPEC = ModelSpec(
+    name=MODEL_NAME, config_cls=DCDMConfig, build=spec_build, method=spec_method, dataset=_store_dataset,
+    complete_config=spec_complete_config, prepare=spec_prepare, evaluate=spec_evaluate,
+    paper="Kaneda, Akar, Chen, Kala, Hyde, Teran: A Deep Conjugate Direction Method for Iteratively Solving "
+          "Linear Systems, arXiv 2205.10763",
+    summary="CNN mapping the residual to a search direction, A-orthogonalised: a learned Krylov-like solver")

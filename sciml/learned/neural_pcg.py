@@ -72,6 +72,7 @@ from sciml.data.pdes.diffusion_systems import SystemsDataset, check_pattern, loa
 from sciml.linalg.precond import Preconditioner, _scipy_csr
 from sciml.linalg.sparse import _csr_tensor
 from sciml.train.losses import _reduce
+from sciml.train.spec import ModelSpec
 
 __all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "edge_sum_matrix", "SparsityPattern", "SystemsBatch",
            "systems_batch", "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss",
@@ -818,12 +819,9 @@ def load(path: str | os.PathLike, *, which: str = "best", map_location: str | to
     Reads ``best.pt`` (or ``model.pt``, ``which="model"``) of a run directory written by
     :class:`sciml.train.Trainer`, or the file ``path``, with ``torch.load(weights_only=True)``.
     """
-    from sciml.train.models import load_model
+    from sciml.train.spec import build_model, read_model_file
 
-    model, payload = load_model(path, which=which, map_location=map_location)
-    if payload.get("model_name") != MODEL_NAME:
-        raise DataError(f"{path} holds a {payload.get('model_name')!r} model, not {MODEL_NAME!r}")
-    return model
+    return build_model(SPEC, read_model_file(path, which=which, map_location=map_location))
 
 
 def preconditioner_from_run(run: str | os.PathLike, A: Any, *, which: str = "best",
@@ -832,7 +830,7 @@ def preconditioner_from_run(run: str | os.PathLike, A: Any, *, which: str = "bes
     return LearnedPreconditioner(load(run, which=which), A, **options)
 
 
-# -- the pieces of the "neural-pcg" ModelSpec (sciml.train.models.MODELS) -------------------------------
+# -- the pieces of the "neural-pcg" ModelSpec (SPEC, listed in sciml.registry) -------------------------------
 def spec_dataset(path: str | os.PathLike) -> SystemsDataset:
     """The training data: a store of linear systems of any family (shared or per-sample patterns)."""
     return load_systems(path)
@@ -899,3 +897,10 @@ def spec_evaluate(model: nn.Module, data: SystemsDataset, device: torch.device, 
                               "solve_s": time.perf_counter() - tic, "converged": result.converged})
     return {**solve_table(per), "n_systems": len(data), "n": int(data.num_rows.max()),
             "n_range": [int(data.num_rows.min()), int(data.num_rows.max())], "rtol": rtol}
+
+
+SPEC = ModelSpec(
+    name=MODEL_NAME, config_cls=NeuralPCGConfig, build=spec_build, method=spec_method, dataset=spec_dataset,
+    complete_config=spec_complete_config, prepare=spec_prepare, evaluate=spec_evaluate,
+    paper="Li, Chen, Du, Matusik: Learning Preconditioners for Conjugate Gradient PDE Solvers, arXiv 2305.16432",
+    summary="graph network on the matrix graph predicting an L L^T preconditioner for CG (any sparsity pattern)")

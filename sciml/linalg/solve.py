@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import scipy.io
@@ -18,7 +19,7 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 
-__all__ = ["read_matrix", "read_vector", "check_spd_input", "solve_files"]
+__all__ = ["read_matrix", "read_vector", "check_spd_input", "solve_files", "SolveSetup"]
 
 
 def read_matrix(path: str | os.PathLike) -> sp.csr_matrix:
@@ -90,10 +91,28 @@ def check_spd_input(A: sp.csr_matrix, name: str = "the matrix", *, symmetry_rtol
         raise DataError(f"{name} has a non-positive diagonal entry at row {row} ({d[row]:.3g}); it is not SPD")
 
 
-def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = None, precond: str = "none",
-                rtol: float = 1e-8, atol: float = 0.0, maxiter: int | None = None, device: str = "cpu",
-                dtype: str = "float64", norm: str = "l2") -> dict[str, Any]:
-    """Read a system, build the preconditioner, run :func:`~sciml.linalg.pcg`; returns a JSON-ready report."""
+@dataclass
+class SolveSetup:
+    """What a preconditioner set-up hands :func:`solve_files`: a preconditioner ``M`` for PCG, or a
+    ``solver`` with ``solve(A, b, rtol=, atol=, maxiter=) -> SolveResult`` that replaces PCG, and
+    entries for the report (``dtype`` may be changed by a solver that runs in its own precision)."""
+
+    M: Any = None
+    solver: Any = None
+    report: dict[str, Any] = field(default_factory=dict)
+    dtype: torch.dtype | None = None
+
+
+def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = None,
+                precond: str | Callable[..., SolveSetup] = "none", rtol: float = 1e-8, atol: float = 0.0,
+                maxiter: int | None = None, device: str = "cpu", dtype: str = "float64",
+                norm: str = "l2") -> dict[str, Any]:
+    """Read a system, build the preconditioner, run :func:`~sciml.linalg.pcg`; returns a JSON-ready report.
+
+    ``precond``: a classical preconditioner's name (:func:`sciml.linalg.preconditioner`), or a set-up
+    ``precond(A, device=, dtype=, norm=) -> SolveSetup`` (a trained run's: :func:`sciml.learned.solve_setup`),
+    whose ``label`` attribute, when present, names it in the report. Set-up time includes it.
+    """
     from sciml.linalg.krylov import pcg
     from sciml.linalg.precond import preconditioner
     from sciml.runtime import resolve_device, resolve_dtype
@@ -103,30 +122,16 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     check_spd_input(A, f"matrix {matrix}")
     b = read_vector(rhs, A.shape[0]) if rhs is not None else np.ones(A.shape[0])
     tic = time.perf_counter()
-    extra: dict[str, Any] = {}
-    solver = None  # a DCDM run's solver, which replaces PCG
-    if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
-        from sciml.train.models import load_model
-
-        model, payload = load_model(precond, map_location=dev)
-        name = payload.get("model_name")
-        if name not in ("neural-pcg", "dcdm"):
-            raise DataError(f"{precond} holds a {name!r} model, not a learned preconditioner "
-                            f"(neural-pcg) or solver (dcdm)")
-        if name == "dcdm":  # a solver, not a preconditioner: the network drives the iteration in float64
-            from sciml.learned.dcdm import DCDMSolver
-
-            if norm != "l2":
-                raise ConfigError("a DCDM run stops on the L2 norm of the residual; drop --norm max")
-            solver = DCDMSolver(model)
-            dt, extra = torch.float64, {"method": "dcdm", "requested_dtype": dtype}
-            dtype = "float64"
-        else:
-            from sciml.learned.neural_pcg import LearnedPreconditioner
-
-            M = LearnedPreconditioner(model, A, device=dev, dtype=dt)
+    if callable(precond):
+        setup_ = precond(A, device=dev, dtype=dt, norm=norm)
+        label = str(getattr(precond, "label", "custom"))
     else:
-        M = preconditioner(precond, A, device=dev, dtype=dt)
+        setup_ = SolveSetup(M=None if precond == "none" else preconditioner(precond, A, device=dev, dtype=dt))
+        label = precond
+    if setup_.dtype is not None and setup_.dtype != dt:
+        setup_.report.setdefault("requested_dtype", dtype)
+        dt, dtype = setup_.dtype, str(setup_.dtype).removeprefix("torch.")
+    M, solver, extra = setup_.M, setup_.solver, setup_.report
     if dev.type == "cuda":
         torch.cuda.synchronize()
     setup = time.perf_counter() - tic
@@ -139,7 +144,7 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     if solver is not None:
         result = solver.solve(A, b_t, rtol=rtol, atol=atol, maxiter=maxiter)
     else:
-        result = pcg(A_t, b_t, None if precond == "none" else M, rtol=rtol, atol=atol, maxiter=maxiter, norm=norm)
+        result = pcg(A_t, b_t, M, rtol=rtol, atol=atol, maxiter=maxiter, norm=norm)
     if dev.type == "cuda":
         torch.cuda.synchronize()
     solve = time.perf_counter() - tic
@@ -150,7 +155,7 @@ def solve_files(matrix: str | os.PathLike, *, rhs: str | os.PathLike | None = No
     true_residual = true_norm / max(b_norm, 1e-300)
     # CG stops on its recursively updated residual; in float32 the true one can stall far above it
     meets = true_norm <= 1.01 * max(rtol * b_norm, atol)
-    return {"matrix": str(matrix), "n": A.shape[0], "nnz": int(A.nnz), "precond": precond, "device": str(dev),
+    return {"matrix": str(matrix), "n": A.shape[0], "nnz": int(A.nnz), "precond": label, "device": str(dev),
             "dtype": dtype, "rtol": rtol, "iterations": result.iterations, "converged": result.converged,
             "status": result.status.value, "message": result.status.message,
             "relative_residual": true_residual, "norm": norm, "true_residual_meets_tolerance": meets,

@@ -23,7 +23,15 @@ from torch import nn
 
 from sciml._errors import ConfigError
 
-__all__ = ["FNOConfig", "FNO"]
+__all__ = ["FNOConfig", "FNO", "DEFAULT_MODES", "modes_for_grid"]
+
+DEFAULT_MODES = 12  # the FNO paper's count for Darcy and Navier-Stokes
+
+
+def modes_for_grid(spatial: tuple[int, ...], default: int = DEFAULT_MODES) -> int:
+    """The default mode count on a training grid: ``default``, at most ``min(spatial) // 2``, the most
+    Fourier modes per direction that grid resolves."""
+    return max(1, min(default, min(spatial) // 2))
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,9 @@ class FNOConfig:
     in_channels, out_channels : data channels (coordinates are appended internally); 0 means
         "take it from the training data"
     n_dims : spatial dimensions (1, 2 or 3); 0 means "take it from the training data"
-    modes : Fourier modes per direction, counted as in the paper
+    modes : Fourier modes per direction, counted as in the paper; 0 (the default) means "from the
+        training grid": ``DEFAULT_MODES`` (12, the paper's), at most what the grid resolves
+        (``min(spatial) // 2``), recorded in the completed config
     width : hidden channels of the Fourier layers
     n_layers : Fourier layers
     lifting_ratio, projection_ratio : widths of the lifting and projection MLPs relative to ``width``
@@ -48,7 +58,7 @@ class FNOConfig:
     in_channels: int = 0
     out_channels: int = 0
     n_dims: int = 0
-    modes: int = 12
+    modes: int = 0
     width: int = 32
     n_layers: int = 4
     lifting_ratio: float = 2.0
@@ -57,7 +67,9 @@ class FNOConfig:
     padding_mode: str = "zeros"
 
     def __post_init__(self):
-        for name in ("modes", "width", "n_layers"):
+        if self.modes < 0:
+            raise ValueError(f"modes must be at least 1 (or 0: from the training grid), got {self.modes}")
+        for name in ("width", "n_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.n_dims not in (0, 1, 2, 3):
@@ -82,9 +94,10 @@ class FNO(nn.Module):
 
     def __init__(self, config: FNOConfig):
         super().__init__()
-        if min(config.in_channels, config.out_channels, config.n_dims) < 1:
-            raise ConfigError("FNO needs in_channels, out_channels and n_dims set; got "
-                              f"{config.in_channels}, {config.out_channels}, {config.n_dims}")
+        if min(config.in_channels, config.out_channels, config.n_dims, config.modes) < 1:
+            raise ConfigError("FNO needs in_channels, out_channels, n_dims and modes set (the trainer fills "
+                              f"them from the data); got {config.in_channels}, {config.out_channels}, "
+                              f"{config.n_dims}, {config.modes}")
         from neuralop.models import FNO as _NeuralopFNO
 
         from sciml.operators._spectral import SpectralConvND

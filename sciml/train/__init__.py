@@ -1,10 +1,11 @@
-"""Training: the one loop (:class:`Trainer`), losses and metrics, the model registry, train/eval entry points."""
+"""Training: the one loop (:class:`Trainer`), losses and metrics, the :class:`ModelSpec` contract and
+grid field evaluation. It knows no method package: models arrive as specs (:mod:`sciml.registry`)."""
 
+from sciml.train.evaluation import check_field_data, field_metrics, resolution_table
 from sciml.train.losses import error_spectrum, fourier_band_errors, nrmse, relative_lp, rmse
-from sciml.train.models import MODELS, ModelSpec, load_model, resolve_model
-from sciml.train.run import evaluate_resolutions, evaluate_run, resolution_table, train_model
+from sciml.train.spec import ModelSpec, build_model, model_file, read_model_file
 from sciml.train.trainer import DistributedContext, TrainConfig, Trainer, TrainingError, distributed_context
 
 __all__ = ["Trainer", "TrainConfig", "TrainingError", "DistributedContext", "distributed_context", "relative_lp",
-           "nrmse", "rmse", "MODELS", "ModelSpec", "resolve_model", "load_model", "train_model", "evaluate_run",
-           "evaluate_resolutions", "resolution_table", "error_spectrum", "fourier_band_errors"]
+           "nrmse", "rmse", "ModelSpec", "build_model", "model_file", "read_model_file", "check_field_data",
+           "field_metrics", "resolution_table", "error_spectrum", "fourier_band_errors"]

@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
-from sciml import __version__
+from sciml._version import __version__
 from sciml._errors import ConfigError, SciMLError
 from sciml.config import to_dict
 from sciml.io import atomic_write_text, load_checkpoint, save_checkpoint, write_json

@@ -1,5 +1,6 @@
 """Training and evaluation of registered models from dataset files: what ``sciml train`` and
-``sciml eval`` call, usable from Python as well."""
+``sciml eval`` call, usable from Python as well. It sits above :mod:`sciml.registry` (it turns model
+names into specs), so no package below it needs to know any method."""
 
 from __future__ import annotations
 
@@ -8,15 +9,32 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from sciml._errors import ConfigError, DataError
+from sciml._errors import ConfigError, SciMLError
 from sciml.config import build_sections, from_dict, load_yaml
 from sciml.io import load_checkpoint, write_json
-from sciml.train.losses import FOURIER_BANDS, error_spectrum, fourier_band_rmse, nrmse, relative_lp, rmse
-from sciml.train.models import load_model, resolve_model
+from sciml.registry import resolve_model
+from sciml.train.evaluation import (check_field_data, data_identity, field_metrics, resolution_table,
+                                    training_identity)
+from sciml.train.losses import FOURIER_BANDS
+from sciml.train.spec import build_model, read_model_file
 from sciml.train.trainer import TrainConfig, Trainer
 
-__all__ = ["train_model", "evaluate_run", "evaluate_resolutions", "resolution_table"]
+__all__ = ["train_model", "evaluate_run", "evaluate_resolutions", "resolution_table", "load_model"]
+
+
+def load_model(path: str | os.PathLike, *, which: str = "best", map_location: str | torch.device = "cpu"
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a trained model from a run directory (``best.pt`` or ``model.pt``) or a model file.
+
+    Returns
+    -------
+    (model in eval mode, the checkpoint payload without the weights)
+    """
+    payload = read_model_file(path, which=which, map_location=map_location)
+    model = build_model(resolve_model(payload["model_name"]), payload)
+    return model, {k: v for k, v in payload.items() if k != "model"}
 
 
 def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.PathLike, *,
@@ -59,16 +77,9 @@ def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.Pa
                       model_config=model_config, val_data=val_data, resume=resume, force=force,
                       extra_config={"data": {"train": str(Path(train_path).resolve()),
                                              "val": str(Path(val_path).resolve()) if val_path else None,
-                                             **_data_identity(train_data)}},
+                                             **data_identity(train_data)}},
                       show_progress=show_progress)
     return trainer.fit()
-
-
-def _data_identity(data: Any) -> dict[str, Any]:
-    """The PDE and grid of a training set, kept in ``config.yaml`` to check evaluation data against."""
-    attrs = getattr(data, "attrs", None) or {}
-    spatial = getattr(data, "spatial", None)
-    return {"pde": attrs.get("pde"), "train_resolution": list(spatial) if spatial is not None else None}
 
 
 @torch.no_grad()
@@ -102,7 +113,9 @@ def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which:
         result = {**spec.evaluate(model, data, dev), "data": str(data_path), "run": str(run), "model_file": which,
                   "model_epoch": payload.get("epoch")}
     else:
-        result = _field_metrics(model, data, dev, run, spec, which, payload, data_path, batch_size)
+        known = training_identity(run, spec.dataset)
+        check_field_data(model, data, data_path, run, known)
+        result = _field_row(model, data, dev, run, which, payload, data_path, batch_size, known)
     if out is None and Path(run).is_dir():
         out = Path(run) / "eval" / f"{Path(data_path).stem}.json"
     if out is not None:
@@ -138,11 +151,10 @@ def evaluate_resolutions(run: str | os.PathLike, data_paths: list[str | os.PathL
         raise ConfigError(f"a {spec.name!r} run is not a field-to-field model; multi-resolution tables are for "
                           f"fno runs")
     datasets = [(path, spec.dataset(path)) for path in data_paths]
-    known = _training_identity(run, spec)
+    known = training_identity(run, spec.dataset)
     for path, data in datasets:  # refuse every bad file before evaluating any
-        _check_field_data(model, data, path, run, known)
-    rows = [_field_metrics(model, data, dev, run, spec, which, payload, path, batch_size, known=known)
-            for path, data in datasets]
+        check_field_data(model, data, path, run, known)
+    rows = [_field_row(model, data, dev, run, which, payload, path, batch_size, known) for path, data in datasets]
     rows.sort(key=lambda r: (list(r["resolution"]), str(r["data"])))
     result = {"run": str(run), "model_file": which, "model_epoch": payload.get("epoch"),
               "fourier_bands": list(FOURIER_BANDS), "rows": rows, "table": resolution_table(rows)}
@@ -154,79 +166,7 @@ def evaluate_resolutions(run: str | os.PathLike, data_paths: list[str | os.PathL
     return result
 
 
-def resolution_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown table of :func:`evaluate_resolutions` rows (or :func:`evaluate_run` results)."""
-    def grid(res: list[int] | None) -> str:
-        return "x".join(str(n) for n in res) if res else "unknown"
-
-    def number(value: float | None) -> str:
-        return "-" if value is None else f"{value:.4g}"
-
-    lines = ["| train resolution | test resolution | samples | relative L2 | nRMSE | Fourier low | Fourier mid "
-             "| Fourier high |", "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {grid(r.get('train_resolution'))} | {grid(r['resolution'])} | {r['n_samples']} | "
-                     f"{r['rel_l2']:.4f} | {r['nrmse']:.4f} | {number(r['fourier_low'])} | "
-                     f"{number(r['fourier_mid'])} | {number(r['fourier_high'])} |")
-    return "\n".join(lines)
-
-
-def _training_identity(run: str | os.PathLike, spec: Any) -> dict[str, Any]:
-    """PDE and grid of the run's training data: from ``config.yaml``, or from the training file itself."""
-    config_file = Path(run) / "config.yaml" if Path(run).is_dir() else None
-    if config_file is None or not config_file.exists():
-        return {"pde": None, "train_resolution": None}
-    import yaml
-
-    data = yaml.safe_load(config_file.read_text()).get("data") or {}
-    known = {"pde": data.get("pde"), "train_resolution": data.get("train_resolution")}
-    train_file = data.get("train")
-    if (known["pde"] is None or known["train_resolution"] is None) and train_file and Path(train_file).exists():
-        try:
-            found = _data_identity(spec.dataset(train_file))
-        except DataError:
-            found = {}
-        known = {k: known[k] if known[k] is not None else found.get(k) for k in known}
-    return known
-
-
-def _check_field_data(model, data, data_path, run, known: dict[str, Any]) -> None:
-    """Refuse data a field model cannot be evaluated on, with what was expected and what arrived."""
-    config = model.config
-    if data.in_channels != config.in_channels or data.out_channels != config.out_channels:
-        raise DataError(f"{data_path} has {data.in_channels} input and {data.out_channels} output channels, "
-                        f"the model in {run} takes {config.in_channels} and gives {config.out_channels}")
-    if len(data.spatial) != config.n_dims:
-        raise DataError(f"{data_path} is {len(data.spatial)}-dimensional, the model in {run} is {config.n_dims}-dimensional")
-    modes = getattr(config, "modes", None)
-    if modes is not None and min(data.spatial) < 2 * modes:
-        raise DataError(f"{data_path} has grid {tuple(data.spatial)}, too coarse for the model in {run}: it keeps "
-                        f"{modes} Fourier modes per direction and needs at least {2 * modes} points per axis")
-    pde = (getattr(data, "attrs", None) or {}).get("pde")
-    if known.get("pde") and pde and pde != known["pde"]:
-        raise DataError(f"{data_path} holds {pde!r} data but the model in {run} was trained on {known['pde']!r} data")
-
-
-def _field_metrics(model, data, dev, run, spec, which, payload, data_path, batch_size,
-                   known: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Relative L2, nRMSE, RMSE and Fourier-band errors of a field-to-field model over a dataset of any resolution."""
-    if known is None:
-        known = _training_identity(run, spec)
-        _check_field_data(model, data, data_path, run, known)
-    model.to(dev)
-    sums = {"rel_l2": 0.0, "nrmse": 0.0, "rmse": 0.0}
-    spectrum = None
-    for start in range(0, len(data), batch_size):
-        x, y = data._read(list(range(start, min(len(data), start + batch_size))))
-        pred = model(x.to(dev))
-        y = y.to(dev)
-        sums["rel_l2"] += float(relative_lp(pred, y, reduction="sum"))
-        sums["nrmse"] += float(nrmse(pred, y, reduction="sum"))
-        sums["rmse"] += float(rmse(pred, y, reduction="sum"))
-        batch_spectrum = error_spectrum(pred, y).sum(0)
-        spectrum = batch_spectrum if spectrum is None else spectrum + batch_spectrum
-    bands = fourier_band_rmse(spectrum / len(data))
-    return {**{k: v / len(data) for k, v in sums.items()}, **{f"fourier_{k}": v for k, v in bands.items()},
-            "fourier_bands": list(FOURIER_BANDS), "n_samples": len(data), "resolution": list(data.spatial),
-            "train_resolution": known.get("train_resolution"), "pde": (getattr(data, "attrs", None) or {}).get("pde"),
-            "data": str(data_path), "run": str(run), "model_file": which, "model_epoch": payload.get("epoch")}
+def _field_row(model, data, dev, run, which, payload, data_path, batch_size, known) -> dict[str, Any]:
+    return {**field_metrics(model, data, dev, batch_size=batch_size), "train_resolution": known.get("train_resolution"),
+            "pde": (getattr(data, "attrs", None) or {}).get("pde"), "data": str(data_path), "run": str(run),
+            "model_file": which, "model_epoch": payload.get("epoch")}

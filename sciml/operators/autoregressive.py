@@ -37,7 +37,7 @@ from sciml.operators.fno import FNO, FNOConfig
 from sciml.train.losses import nrmse, relative_lp, rmse
 
 __all__ = ["RolloutConfig", "SpaceTimeConfig", "RecurrentFNO", "SpaceTimeFNO", "AutoregressiveMethod", "rollout",
-           "teacher_forced", "rollout_metrics", "complete_config", "rollout_spec", "space_time_spec"]
+           "teacher_forced", "rollout_metrics", "complete_config", "prepare"]
 
 TRAIN_MODES = ("teacher_forcing", "rollout")
 NORMALIZATION_TRAJECTORIES = 32  # trajectories whose windows set the channel-wise normalisation
@@ -437,30 +437,3 @@ def prepare(model: nn.Module, data: Any) -> None:
     windows = torch.cat([used[:, s:s + c.in_steps] for s in starts])
     targets = torch.cat([used[:, s + c.in_steps:s + c.in_steps + c.out_steps] for s in starts])
     model.fit_normalization(windows, targets)
-
-
-def _dataset(path: Any) -> Any:
-    from sciml.data.trajectories import TrajectoryDataset
-
-    return TrajectoryDataset(path)
-
-
-def _evaluate(model: nn.Module, data: Any, device: torch.device) -> dict[str, Any]:
-    return rollout_metrics(model, data, device)
-
-
-def rollout_spec():
-    """Registry entry ``fno-rollout``: :class:`RecurrentFNO` trained autoregressively on trajectories."""
-    from sciml.train.models import ModelSpec
-
-    return ModelSpec(name="fno-rollout", config_cls=RolloutConfig, build=RecurrentFNO, method=AutoregressiveMethod,
-                     dataset=_dataset, complete_config=complete_config, prepare=prepare, evaluate=_evaluate)
-
-
-def space_time_spec():
-    """Registry entry ``fno-space-time``: :class:`SpaceTimeFNO` predicting the horizon over ``(x, y, t)``."""
-    from sciml.train.models import ModelSpec
-
-    return ModelSpec(name="fno-space-time", config_cls=SpaceTimeConfig, build=SpaceTimeFNO,
-                     method=AutoregressiveMethod, dataset=_dataset, complete_config=complete_config,
-                     prepare=prepare, evaluate=_evaluate)
