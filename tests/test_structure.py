@@ -71,7 +71,7 @@ def _imports(path: Path) -> set[str]:
 def _graph() -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
-        if "_layout" in path.parts:
+        if "_shipped" in path.parts:
             continue
         rel = path.relative_to(PACKAGE)
         source = rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 or rel.name != "__init__.py" else "__init__"

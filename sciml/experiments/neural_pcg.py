@@ -72,7 +72,8 @@ def _run(name: str, out: Path, size: dict[str, Any], device: str) -> dict[str, A
              for factor in FACTORS}
     # the experiment's directory is itself the training run, so that it can serve as --precond RUN_DIR
     overrides = {**size["train"], "device": device, "seed": 0}
-    summary = train_model("neural-pcg", data["train"], out, val_path=data["val"], overrides=overrides, force=rerun,
+    # force: beside the data/ folder (a run here was refused above unless its results are being redone)
+    summary = train_model("neural-pcg", data["train"], out, val_path=data["val"], overrides=overrides, force=True,
                           show_progress=False)
     model = load(out)
     compared = compare_sizes(model, tests, rtol=RTOL, device="cpu", histories_of=(1, FACTORS[-1]))

@@ -140,7 +140,9 @@ class Trainer:
     method : object with ``model``, ``step(batch)`` and optionally ``evaluate(batch)`` and ``metric``
     train_data : a torch Dataset
     config : :class:`TrainConfig`
-    run_dir : output directory; must be new unless ``resume`` (continue) or ``force`` (start over)
+    run_dir : output directory; new or empty, unless ``resume`` (continue the run there) or ``force``
+        (replace the run there, or write beside the files of a directory that is not a run; only the
+        run's own files are ever deleted)
     model_name : registry name stored in checkpoints so that ``load_model`` can rebuild the model
     model_config : the model's config dataclass, stored in checkpoints
     val_data : optional validation Dataset; the best model is chosen on ``method.metric``
@@ -187,6 +189,14 @@ class Trainer:
         if holds_run and not force:
             raise SciMLError(f"{self.run_dir} already holds a run; pass --resume to continue it or --force "
                              f"to start over (its files will be replaced)")
+        if self.run_dir.exists() and not self.run_dir.is_dir():
+            raise SciMLError(f"--out {self.run_dir} is a file, not a directory; choose a run directory")
+        if not holds_run and not force and self.run_dir.is_dir():
+            others = sorted(p.name for p in self.run_dir.iterdir())
+            if others:
+                shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+                raise SciMLError(f"{self.run_dir} is not a sciml run and is not empty ({shown}); choose a new or "
+                                 f"empty --out, or pass --force to write the run beside those files (they are kept)")
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if force:
