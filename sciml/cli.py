@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     info = data_sub.add_parser("info", help="summarise and validate a dataset file")
     info.add_argument("file", type=Path)
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    pts = data_sub.add_parser("points", help="write a point-set store (points, target) from an expression or from "
+                                             "a grid, trajectory or mesh dataset")
+    pts.add_argument("--out", required=True, type=Path, help="point-set HDF5 file to write")
+    pts.add_argument("--from", dest="source", type=Path, default=None, help="a grid-pair, trajectory or mesh store")
+    pts.add_argument("--field", default=None, help="with --from: the field to use as the target")
+    pts.add_argument("--expr", default=None, help="target expression in x, y, z, t, e.g. 'sin(pi*x)*sin(pi*y)'")
+    pts.add_argument("--box", default=None, help="with --expr: lo:hi per space axis, e.g. 0:1,0:1")
+    pts.add_argument("--time", default=None, help="with --expr: a time range lo:hi (adds the coordinate t)")
+    pts.add_argument("--n", type=int, default=None, help="with --expr: samples")
+    pts.add_argument("--points", type=int, default=None, help="with --expr: points per sample (uniform in the box)")
+    pts.add_argument("--seed", type=int, default=0)
+    pts.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     plot = data_sub.add_parser("plot", help="draw one sample of a dataset into a PNG file")
     plot.add_argument("file", type=Path)
     plot.add_argument("--out", required=True, type=Path, help="PNG file to write")
@@ -97,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="metrics JSON (default RUN/eval/<data>.json, replaced on each evaluation)")
     ev.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+    pred = sub.add_parser("predict", help="write a trained model's predictions for every sample of a dataset")
+    pred.add_argument("run", type=Path, help="run directory (or model .pt file)")
+    pred.add_argument("--data", required=True, type=Path, help="dataset of a layout the model reads")
+    pred.add_argument("--out", required=True, type=Path, help="prediction file: the input's layout plus 'prediction'")
+    pred.add_argument("--vtk", type=Path, default=None, help="also write one ParaView file per sample (prediction, "
+                                                             "reference, error) into this directory")
+    pred.add_argument("--model", dest="which", default="best", choices=("best", "model"),
+                      help="best.pt (default) or model.pt (last epoch)")
+    pred.add_argument("--device", default="cpu")
+    pred.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default 32)")
+    pred.add_argument("--force", action="store_true", help="overwrite an existing --out file (and write into a "
+                                                           "non-empty --vtk directory)")
+    pred.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     solve = sub.add_parser("solve", help="solve a sparse SPD system by preconditioned CG")
     solve.add_argument("matrix", type=Path, help="matrix file (.mtx or scipy .npz)")
@@ -230,6 +256,10 @@ def _cmd_data(args, log: logging.Logger) -> int:
         else:
             print(f"{summary['path']}: pde={summary['pde']} samples={summary['n_samples']} "
                   f"generator={summary['generator']!r} seed={summary['seed']} created={summary['created']}")
+            print(f"  layout: {summary['layout'] or 'none of the known ones'}")
+            if summary.get("coordinate_names"):
+                print(f"  coordinates: {', '.join(summary['coordinate_names'])}; box "
+                      f"{' x '.join(f'[{lo:.4g}, {hi:.4g}]' for lo, hi in zip(*summary['bounds']))}")
             print(f"  params: {json.dumps(summary['params'])}")
             for name, s in summary["fields"].items():
                 print(f"  {name:14s} {str(tuple(s['shape'])):22s} {s['dtype']:8s} "
@@ -237,6 +267,27 @@ def _cmd_data(args, log: logging.Logger) -> int:
             for name, shape in summary["coords"].items():
                 print(f"  {name:14s} {str(tuple(shape))}")
             print("  valid: complete, attributes present, fields agree on the sample count, all values finite")
+        return 0
+    if args.data_command == "points":
+        from sciml.data.points import points_from_expression, points_from_store
+
+        if (args.source is None) == (args.expr is None):
+            raise ConfigError("sciml data points needs --from FILE or --expr EXPRESSION (one of them)")
+        if args.source is not None:
+            stray = [f for f, v in (("--box", args.box), ("--time", args.time), ("--n", args.n),
+                                    ("--points", args.points)) if v is not None]
+            if stray:
+                raise ConfigError(f"{', '.join(stray)} go with --expr, not --from")
+            path = points_from_store(args.source, args.out, field=args.field, force=args.force)
+        else:
+            missing = [f for f, v in (("--box", args.box), ("--n", args.n), ("--points", args.points)) if v is None]
+            if missing:
+                raise ConfigError(f"--expr needs {', '.join(missing)}")
+            if args.field is not None:
+                raise ConfigError("--field goes with --from, not --expr")
+            path = points_from_expression(args.out, args.expr, box=args.box, time=args.time, n=args.n,
+                                          n_points=args.points, seed=args.seed, force=args.force)
+        print(f"wrote {path}")
         return 0
     if args.data_command == "plot":
         from sciml.data.plots import plot_sample
@@ -293,9 +344,40 @@ def _cmd_eval(args, log: logging.Logger) -> int:
 
         print(f"{data} at {'x'.join(map(str, result['resolution']))} ({result['n_samples']} samples): "
               f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}  "
+              f"max error {result['max_error']:.4g}  "
               f"fourier low/mid/high {band('fourier_low')}/{band('fourier_mid')}/{band('fourier_high')}")
     else:  # a model with its own evaluation (rollout metrics ...)
         print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (list, dict))}, indent=2))
+    if not args.json and "overall" in result:
+        o = result["overall"]
+        print(f"  per sample (mean over {result['n_samples']}): rel_l2 {o['rel_l2']:.4g}  nrmse {o['nrmse']:.4g}  "
+              f"max error {o['max_error']:.4g} (largest); every sample's figures in {result.get('written_to', '--json')}")
+    return 0
+
+
+def _cmd_predict(args, log: logging.Logger) -> int:
+    from sciml.runtime import progress
+    from sciml.trained import predict_file
+
+    bar = None
+
+    def on_batch(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = progress(total=total, desc=f"predict {args.data.name}", unit="sample")
+        bar.update(done - bar.n)
+
+    try:
+        summary = predict_file(args.run, args.data, args.out, which=args.which, device=args.device,
+                               batch_size=args.batch_size, vtk=args.vtk, force=args.force, on_batch=on_batch)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {summary['written_to']} ({summary['n_samples']} samples, layout {summary['layout']})"
+              + (f" and {len(summary['vtk_files'])} files in {args.vtk}" if args.vtk is not None else ""))
     return 0
 
 
@@ -396,7 +478,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.environ.get("SCIML_KEEP_FREED_MEMORY", "1") != "0":
         keep_freed_memory()  # eager torch on the CPU spends up to half its time in page faults otherwise
     log = configure_logging(logging.WARNING if args.quiet else logging.INFO)
-    handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "solve": _cmd_solve, "reproduce": _cmd_reproduce,
+    handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "predict": _cmd_predict, "solve": _cmd_solve,
+                "reproduce": _cmd_reproduce,
                 "demo": _cmd_demo,
                 "bench": _cmd_bench}
     try:

@@ -11,12 +11,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from sciml._errors import ConfigError, SciMLError
+from sciml._errors import ConfigError, DataError
 from sciml.config import build_sections, from_dict, load_yaml
 from sciml.io import load_checkpoint, write_json
 from sciml.registry import resolve_model
-from sciml.train.evaluation import (check_field_data, data_identity, field_metrics, resolution_table,
-                                    training_identity)
+from sciml.train.evaluation import data_identity, field_metrics, resolution_table
 from sciml.train.losses import FOURIER_BANDS
 from sciml.train.spec import build_model, read_model_file
 from sciml.train.trainer import TrainConfig, Trainer
@@ -85,37 +84,48 @@ def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.Pa
 @torch.no_grad()
 def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which: str = "best",
                  batch_size: int = 32, device: str = "cpu", out: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Evaluate a trained run on a dataset of any resolution; writes and returns the metrics.
+    """Evaluate a trained run on a dataset of any layout its kind reads; writes and returns the metrics.
 
     Returns
     -------
-    For field models (fno): ``rel_l2``, ``nrmse``, ``rmse`` (means over samples), the Fourier-band
-    errors ``fourier_low``, ``fourier_mid``, ``fourier_high`` (:func:`sciml.train.losses.fourier_band_rmse`,
-    bands ``fourier_bands``), ``n_samples``, ``resolution`` (the test grid), ``train_resolution``
-    and ``pde``; for learned preconditioners (neural-pcg): per-system iterations and times of the
-    learned preconditioner next to none, Jacobi, IC(0) and AMG (``table``). Written to ``out``
-    (default ``RUN/eval/<data file stem>.json``).
+    For every kind: ``per_sample`` (``rel_l2``, ``nrmse``, ``rmse``, ``max_error`` of each sample,
+    :func:`sciml.train.inference.sample_metrics`), ``overall`` (their means, and the largest max
+    error), ``max_error``, ``layout``, ``n_samples``. Then the kind's own figures: field models (fno)
+    ``rel_l2``, ``nrmse``, ``rmse`` (means over samples), the Fourier-band errors ``fourier_low``,
+    ``fourier_mid``, ``fourier_high`` (bands ``fourier_bands``), ``resolution`` (the test grid),
+    ``train_resolution`` and ``pde``; rollout models their rollout metrics; learned solvers (neural-pcg,
+    dcdm) per-system iterations and times next to none, Jacobi, IC(0) and AMG (``table``). Written to
+    ``out`` (default ``RUN/eval/<data file stem>.json``).
 
     Raises
     ------
     DataError
-        for data the model cannot be evaluated on: another PDE than the training data's (when the
-        run records it), other channel counts or dimension, or a grid with fewer than ``2 * modes``
-        points on an axis (too coarse for the Fourier modes the model keeps).
+        for data the model cannot be evaluated on: a layout its kind does not read (the sentence names
+        the layouts it reads), another PDE than the training data's (when the run records it), other
+        channel counts or dimension, a grid with fewer than ``2 * modes`` points on an axis, or a file
+        without the reference field (``sciml predict`` takes such files).
     """
     from sciml.runtime import resolve_device
+    from sciml.trained import load
 
     dev = resolve_device(device)
-    model, payload = load_model(run, which=which, map_location=dev)
-    spec = resolve_model(payload["model_name"])
-    data = spec.dataset(data_path)
-    if spec.evaluate is not None:
-        result = {**spec.evaluate(model, data, dev), "data": str(data_path), "run": str(run), "model_file": which,
-                  "model_epoch": payload.get("epoch")}
-    else:
-        known = training_identity(run, spec.dataset)
-        check_field_data(model, data, data_path, run, known)
-        result = _field_row(model, data, dev, run, which, payload, data_path, batch_size, known)
+    trained = load(run, which=which, device=dev)
+    data = trained.open(data_path)  # layout and compatibility, before any work
+    generic = trained.sample_metrics(data, batch_size=batch_size)
+    model, spec = trained.module, trained.spec
+    own = spec.evaluate(model, spec.dataset(data_path), dev) if spec.evaluate is not None else {}
+    trained_on = trained.metadata.get("data") or {}
+    result = {**own, "data": str(data_path), "run": str(run), "model_file": which,
+              "model_epoch": trained.metadata.get("epoch")}
+    if "resolution" in own:
+        result.setdefault("train_resolution", trained_on.get("train_resolution"))
+        result.setdefault("pde", (getattr(data, "attrs", None) or {}).get("pde"))
+    result.update({"layout": trained.layouts[0], "per_sample": generic["per_sample"], "overall": generic["overall"],
+                   "max_error": generic["overall"]["max_error"]})
+    for key in ("rel_l2", "nrmse", "rmse", "n_samples"):
+        result.setdefault(key, generic["overall"].get(key, generic.get(key)))
+    if "points_outside_domain" in generic:
+        result["points_outside_domain"] = generic["points_outside_domain"]
     if out is None and Path(run).is_dir():
         out = Path(run) / "eval" / f"{Path(data_path).stem}.json"
     if out is not None:
@@ -142,19 +152,24 @@ def evaluate_resolutions(run: str | os.PathLike, data_paths: list[str | os.PathL
     """
     from sciml.runtime import resolve_device
 
+    from sciml.trained import load
+
     if not data_paths:
         raise ConfigError("evaluate_resolutions needs at least one dataset")
     dev = resolve_device(device)
-    model, payload = load_model(run, which=which, map_location=dev)
-    spec = resolve_model(payload["model_name"])
-    if spec.evaluate is not None:
-        raise ConfigError(f"a {spec.name!r} run is not a field-to-field model; multi-resolution tables are for "
-                          f"fno runs")
-    datasets = [(path, spec.dataset(path)) for path in data_paths]
-    known = training_identity(run, spec.dataset)
-    for path, data in datasets:  # refuse every bad file before evaluating any
-        check_field_data(model, data, path, run, known)
-    rows = [_field_row(model, data, dev, run, which, payload, path, batch_size, known) for path, data in datasets]
+    trained = load(run, which=which, device=dev)
+    if "pairs" not in trained.layouts:
+        raise ConfigError(f"a {trained.name!r} run is not a field-to-field model; multi-resolution tables are for "
+                          f"models of grid pairs (fno)")
+    datasets = [(path, trained.open(path)) for path in data_paths]  # refuse every bad file before evaluating any
+    for path, data in datasets:
+        if not trained.inference.has_reference(data):
+            raise DataError(f"{path} has no reference field 'output' to evaluate against; sciml predict works "
+                            f"without it")
+    known = trained.metadata.get("data") or {}
+    payload = {"epoch": trained.metadata.get("epoch")}
+    rows = [_field_row(trained.module, data, dev, run, which, payload, path, batch_size, known)
+            for path, data in datasets]
     rows.sort(key=lambda r: (list(r["resolution"]), str(r["data"])))
     result = {"run": str(run), "model_file": which, "model_epoch": payload.get("epoch"),
               "fourier_bands": list(FOURIER_BANDS), "rows": rows, "table": resolution_table(rows)}

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sciml import ConfigError
 from sciml.cli import main

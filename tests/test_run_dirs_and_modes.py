@@ -34,7 +34,8 @@ def test_the_default_keeps_twelve_modes_where_the_grid_resolves_them(darcy_files
     # the coarser grid cannot hold 12 modes: eval refuses it with the sentence train uses
     assert main(["eval", str(run), "--data", str(darcy_files["test"])]) == 2
     err = capsys.readouterr().err
-    assert "has grid (16, 16), too coarse for the model in" in err and "needs at least 24 points per axis" in err
+    assert "test16.h5 has grid (16, 16), too coarse for the model: it keeps 12 Fourier modes per direction and " \
+           "needs at least 24 points per axis" in err
 
 
 def test_explicit_modes_the_grid_cannot_resolve_are_refused_at_train_time(darcy_files, tmp_path, capsys):

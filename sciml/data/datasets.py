@@ -55,6 +55,8 @@ class PairDataset(StoreDataset):
     path : dataset file with per-sample fields ``input`` and ``output``
     input_field, output_field : field names to read
     dtype : floating dtype of the returned tensors
+    require_output : refuse a file without ``output_field``; with ``False`` such a file gives inputs
+        only (``has_output`` is then ``False``, ``out_channels`` 0 and the outputs ``None``)
 
     Shapes
     ------
@@ -62,20 +64,22 @@ class PairDataset(StoreDataset):
     """
 
     def __init__(self, path: str | os.PathLike, *, input_field: str = "input", output_field: str = "output",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, require_output: bool = True):
         self.path = Path(path)
         self.input_field, self.output_field = input_field, output_field
         self.dtype = dtype
-        with open_store(self.path, required=(input_field, output_field)) as store:
+        with open_store(self.path, required=(input_field, output_field) if require_output else (input_field,)) as store:
             self.n_samples = store.n_samples
-            in_shape, out_shape = store.fields[input_field][0], store.fields[output_field][0]
+            self.has_output = output_field in store.fields
+            in_shape = store.fields[input_field][0]
+            out_shape = store.fields[output_field][0] if self.has_output else in_shape
             if len(in_shape) < 3 or len(out_shape) < 3:
                 raise DataError(f"{self.path}: fields must be (N, C, *spatial); got {input_field} {in_shape} "
                                 f"and {output_field} {out_shape}")
             if in_shape[2:] != out_shape[2:]:
                 raise DataError(f"{self.path}: {input_field} grid {in_shape[2:]} differs from "
                                 f"{output_field} grid {out_shape[2:]}")
-            self.in_channels, self.out_channels = in_shape[1], out_shape[1]
+            self.in_channels, self.out_channels = in_shape[1], (out_shape[1] if self.has_output else 0)
             self.spatial = tuple(in_shape[2:])
             self.attrs = store.attrs
         super().__init__()
@@ -88,7 +92,7 @@ class PairDataset(StoreDataset):
             raise DataError(f"{self.path}: field {name!r} sample {bad} contains NaN or Inf")
         return tensor
 
-    def _read(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _read(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
         for i in indices:
             if not -self.n_samples <= i < self.n_samples:
                 raise IndexError(f"sample {i} is out of range for {self.n_samples} samples")
@@ -96,14 +100,19 @@ class PairDataset(StoreDataset):
         order = np.argsort(indices, kind="stable")
         unique, inverse = np.unique(np.asarray(indices)[order], return_inverse=True)
         store = self._handle()
-        x = store.read(self.input_field, unique)[inverse]
-        y = store.read(self.output_field, unique)[inverse]
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         sorted_idx = [indices[j] for j in order]
-        x_t = self._to_tensor(x, self.input_field, sorted_idx)[back]
-        y_t = self._to_tensor(y, self.output_field, sorted_idx)[back]
+        x_t = self._to_tensor(store.read(self.input_field, unique)[inverse], self.input_field, sorted_idx)[back]
+        if not self.has_output:
+            return x_t, None
+        y_t = self._to_tensor(store.read(self.output_field, unique)[inverse], self.output_field, sorted_idx)[back]
         return x_t, y_t
+
+    def read(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Samples ``indices`` (any order, repeats allowed) as ``x (B, C_in, *spatial)``, ``y (B, C_out,
+        *spatial)`` (``None`` for a file without outputs), one HDF5 read per field."""
+        return self._read([int(i) for i in indices])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self._read([int(index)])

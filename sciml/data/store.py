@@ -59,6 +59,8 @@ class StoreWriter:
     generator : generator name and version, e.g. ``"sciml.data.pdes.darcy 1"``
     seed : the seed the samples were drawn with
     coords : fields without a sample axis (``x-coordinate`` ...), written once
+    attrs : more root attributes (strings, numbers; a layout's own, such as ``layout`` and
+        ``coordinate_names`` of a point set)
     resume : continue an existing ``.partial`` file made with the same settings
     force : overwrite an existing final file or partial file
 
@@ -71,9 +73,11 @@ class StoreWriter:
 
     def __init__(self, path: str | os.PathLike, *, n_samples: int, fields: Mapping[str, tuple[tuple[int, ...], Any]],
                  pde: str, params: Mapping[str, Any], generator: str, seed: int,
-                 coords: Mapping[str, np.ndarray] | None = None, resume: bool = False, force: bool = False):
+                 coords: Mapping[str, np.ndarray] | None = None, attrs: Mapping[str, Any] | None = None,
+                 resume: bool = False, force: bool = False):
         from sciml._version import __version__
 
+        extra_attrs = attrs
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.n_samples = int(n_samples)
@@ -115,6 +119,10 @@ class StoreWriter:
         attrs["fields"] = identity["fields"]
         attrs["n_written"] = 0
         attrs["complete"] = False
+        for key, value in (extra_attrs or {}).items():
+            if key in attrs:
+                raise DataError(f"attribute {key!r} is the store's own; choose another name")
+            attrs[key] = value
         for name, (shape, dtype) in fields.items():
             shape = tuple(int(s) for s in shape)
             per = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -331,6 +339,17 @@ def summarize(store: Store, *, full_check: bool = True, block: int = 256) -> dic
         "fields": {},
         "coords": {n: list(store._file[n].shape) for n in store.coords},
     }
+    from sciml.data.layouts import detect_layout
+
+    out["layout"] = detect_layout(store)
+    if out["layout"] == "points":
+        from sciml.data.points import check_point_store, point_bounds
+
+        check_point_store(store)
+        out["coordinate_names"] = json.loads(store.attrs["coordinate_names"])
+        counts = store.read("num_points") if "num_points" in store.fields else None
+        lower, upper = point_bounds(store.read("points"), counts)
+        out["bounds"] = [lower.tolist(), upper.tolist()]
     for name, (shape, dtype) in store.fields.items():
         stats = {"shape": list(shape), "dtype": str(dtype)}
         if full_check:

@@ -57,9 +57,10 @@ from sciml._errors import ConfigError, DataError, SciMLError
 from sciml.linalg.krylov import STAGNATION_CHECKS, STAGNATION_INTERVAL, SolveResult, SolveStatus, as_operator, finish
 from sciml.train.losses import _reduce
 from sciml.train.spec import ModelSpec
+from sciml.learned.inference import SystemsInference
 
 __all__ = ["DCDMConfig", "DCDMNet", "DCDMSolver", "DCDMMethod", "SpectralRHSDataset", "dcdm_solve", "dcdm_loss",
-           "ritz_vectors", "spectral_rhs", "grid_shape_of", "load", "spec", "spec_evaluate", "MODEL_NAME"]
+           "ritz_vectors", "spectral_rhs", "grid_shape_of", "load", "SPEC", "spec_evaluate", "MODEL_NAME"]
 
 MODEL_NAME = "dcdm"
 SYMMETRY_RTOL = 1e-10  # |A - A^T| above this fraction of max |A| is not symmetric
@@ -740,4 +741,8 @@ SPEC = ModelSpec(
     complete_config=spec_complete_config, prepare=spec_prepare, evaluate=spec_evaluate,
     paper="Kaneda, Akar, Chen, Kala, Hyde, Teran: A Deep Conjugate Direction Method for Iteratively Solving "
           "Linear Systems, arXiv 2205.10763",
-    summary="CNN mapping the residual to a search direction, A-orthogonalised: a learned Krylov-like solver")
+    summary="CNN mapping the residual to a search direction, A-orthogonalised: a learned Krylov-like solver",
+    inference=SystemsInference(MODEL_NAME),
+    example={"pde": "diffusion-systems", "res": 8, "n": 2, "params": {"contrast": 1.0},
+             "overrides": {"epochs": 1, "batch_size": 8, "width": 4, "levels": 2, "ritz_vectors": 8,
+                           "rhs_per_system": 8}})

@@ -73,12 +73,13 @@ from sciml.linalg.precond import Preconditioner, _scipy_csr
 from sciml.linalg.sparse import _csr_tensor
 from sciml.train.losses import _reduce
 from sciml.train.spec import ModelSpec
+from sciml.learned.inference import SystemsInference
 
 __all__ = ["NeuralPCGConfig", "NeuralPCG", "MatrixGraphLayer", "edge_sum_matrix", "SparsityPattern", "SystemsBatch",
            "systems_batch", "solution_loss", "frobenius_loss", "probe_solution_loss", "condition_loss",
            "CONDITION_LIMIT",
            "NeuralPCGMethod", "LearnedPreconditioner", "load", "preconditioner_from_run", "MODEL_NAME",
-           "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
+           "SPEC", "spec_dataset", "spec_complete_config", "spec_build", "spec_method", "spec_prepare"]
 
 MODEL_NAME = "neural-pcg"
 NODE_FEATURES = 2
@@ -903,4 +904,7 @@ SPEC = ModelSpec(
     name=MODEL_NAME, config_cls=NeuralPCGConfig, build=spec_build, method=spec_method, dataset=spec_dataset,
     complete_config=spec_complete_config, prepare=spec_prepare, evaluate=spec_evaluate,
     paper="Li, Chen, Du, Matusik: Learning Preconditioners for Conjugate Gradient PDE Solvers, arXiv 2305.16432",
-    summary="graph network on the matrix graph predicting an L L^T preconditioner for CG (any sparsity pattern)")
+    summary="graph network on the matrix graph predicting an L L^T preconditioner for CG (any sparsity pattern)",
+    inference=SystemsInference(MODEL_NAME),
+    example={"pde": "diffusion-systems", "res": 6, "n": 6, "params": {"contrast": 100.0},
+             "overrides": {"epochs": 1, "batch_size": 3, "hidden": 8, "layers": 1}})

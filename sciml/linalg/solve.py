@@ -17,7 +17,7 @@ import scipy.io
 import scipy.sparse as sp
 import torch
 
-from sciml._errors import ConfigError, DataError
+from sciml._errors import DataError
 
 __all__ = ["read_matrix", "read_vector", "check_spd_input", "solve_files", "SolveSetup"]
 

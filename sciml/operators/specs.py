@@ -14,6 +14,7 @@ from torch.utils.data import Dataset
 from sciml._errors import DataError
 from sciml.operators import autoregressive
 from sciml.operators.fno import DEFAULT_MODES, FNO, FNOConfig, modes_for_grid
+from sciml.operators.inference import GridPairInference, RolloutInference
 from sciml.operators.regression import OperatorRegression
 from sciml.train.evaluation import grid_too_coarse
 from sciml.train.spec import ModelSpec
@@ -50,6 +51,13 @@ def complete_grid_config(config: Any, data: Any) -> Any:
     return replace(config, **found)
 
 
+def _field_evaluation(model: nn.Module, data: Any, device: Any) -> dict[str, Any]:
+    """``sciml eval`` of an fno run: relative L2, nRMSE, RMSE and the Fourier-band errors on the test grid."""
+    from sciml.train.evaluation import field_metrics
+
+    return field_metrics(model, data, device)
+
+
 def _fit_fno_normalization(model: nn.Module, data: Any, limit: int = 1024) -> None:
     x, y = data._read(list(range(min(len(data), limit))))
     model.fit_normalization(x, y)
@@ -63,17 +71,26 @@ def _trajectory_dataset(path: str | os.PathLike) -> Dataset:
 
 FNO_SPEC = ModelSpec(
     name="fno", config_cls=FNOConfig, build=FNO, method=OperatorRegression, dataset=_pair_dataset,
-    complete_config=complete_grid_config, prepare=_fit_fno_normalization, paper=_FNO_PAPER,
-    summary="Fourier neural operator on input -> output grid pairs (Darcy, Burgers ...), any resolution")
+    complete_config=complete_grid_config, prepare=_fit_fno_normalization, evaluate=_field_evaluation,
+    paper=_FNO_PAPER,
+    summary="Fourier neural operator on input -> output grid pairs (Darcy, Burgers ...), any resolution",
+    inference=GridPairInference(),
+    example={"pde": "darcy", "res": 16, "n": 8, "params": {"refine": 2},
+             "overrides": {"epochs": 1, "batch_size": 4, "width": 4, "n_layers": 1}})
+_TRAJECTORY_EXAMPLE = {"pde": "heat", "res": 32, "n": 6, "params": {"nt": 8, "fine": 256},
+                       "overrides": {"epochs": 1, "batch_size": 3, "in_steps": 2, "first_frame": 0, "horizon": 4,
+                                     "modes": 4, "width": 4, "n_layers": 1}}
 ROLLOUT_SPEC = ModelSpec(
     name="fno-rollout", config_cls=autoregressive.RolloutConfig, build=autoregressive.RecurrentFNO,
     method=autoregressive.AutoregressiveMethod, dataset=_trajectory_dataset,
     complete_config=autoregressive.complete_config, prepare=autoregressive.prepare,
     evaluate=autoregressive.rollout_metrics, paper=_FNO_PAPER,
-    summary="recurrent FNO-2D over space, rolled out frame by frame on trajectories (Navier-Stokes)")
+    summary="recurrent FNO-2D over space, rolled out frame by frame on trajectories (Navier-Stokes)",
+    inference=RolloutInference(), example=_TRAJECTORY_EXAMPLE)
 SPACE_TIME_SPEC = ModelSpec(
     name="fno-space-time", config_cls=autoregressive.SpaceTimeConfig, build=autoregressive.SpaceTimeFNO,
     method=autoregressive.AutoregressiveMethod, dataset=_trajectory_dataset,
     complete_config=autoregressive.complete_config, prepare=autoregressive.prepare,
     evaluate=autoregressive.rollout_metrics, paper=_FNO_PAPER,
-    summary="FNO-3D over (x, y, t), predicting the whole horizon at once from the first frames")
+    summary="FNO-3D over (x, y, t), predicting the whole horizon at once from the first frames",
+    inference=RolloutInference(), example=_TRAJECTORY_EXAMPLE)

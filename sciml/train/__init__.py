@@ -1,11 +1,35 @@
-"""Training: the one loop (:class:`Trainer`), losses and metrics, the :class:`ModelSpec` contract and
-grid field evaluation. It knows no method package: models arrive as specs (:mod:`sciml.registry`)."""
+"""Training: the one loop (:class:`Trainer`), losses and metrics, the :class:`ModelSpec` contract, the
+inference contract of a model kind, and grid field evaluation. It knows no method package: models
+arrive as specs (:mod:`sciml.registry`).
 
-from sciml.train.evaluation import check_field_data, field_metrics, resolution_table
-from sciml.train.losses import error_spectrum, fourier_band_errors, nrmse, relative_lp, rmse
-from sciml.train.spec import ModelSpec, build_model, model_file, read_model_file
-from sciml.train.trainer import DistributedContext, TrainConfig, Trainer, TrainingError, distributed_context
+The names below are imported on first use, so that loading a trained model to predict
+(``sciml.load``) does not import the training loop.
+"""
 
-__all__ = ["Trainer", "TrainConfig", "TrainingError", "DistributedContext", "distributed_context", "relative_lp",
-           "nrmse", "rmse", "ModelSpec", "build_model", "model_file", "read_model_file", "check_field_data",
-           "field_metrics", "resolution_table", "error_spectrum", "fourier_band_errors"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "Trainer": "trainer", "TrainConfig": "trainer", "TrainingError": "trainer", "DistributedContext": "trainer",
+    "distributed_context": "trainer",
+    "relative_lp": "losses", "nrmse": "losses", "rmse": "losses", "error_spectrum": "losses",
+    "fourier_band_errors": "losses",
+    "ModelSpec": "spec", "build_model": "spec", "model_file": "spec", "read_model_file": "spec",
+    "field_metrics": "evaluation", "resolution_table": "evaluation",
+    "Inference": "inference", "PointSetInference": "inference", "SampleBatch": "inference",
+    "sample_metrics": "inference",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'sciml.train' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sciml.train.{_NAMES[name]}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,6 +1,7 @@
 """Evaluation of grid field models (``(batch, C_in, *spatial) -> (batch, C_out, *spatial)``) on pair
-stores of any resolution: relative L2, nRMSE, RMSE and Fourier-band errors, and the checks that a
-test file suits the model. Generic: it knows models only through their ``config`` attributes."""
+stores of any resolution (relative L2, nRMSE, RMSE and Fourier-band errors), the sentence refusing a
+grid too coarse for a model's Fourier modes, and the identity of a run's training data. Generic: it
+knows models only through their ``config`` attributes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from typing import Any
 from sciml._errors import DataError
 from sciml.train.losses import FOURIER_BANDS, error_spectrum, fourier_band_rmse, nrmse, relative_lp, rmse
 
-__all__ = ["grid_too_coarse", "check_field_data", "field_metrics", "data_identity", "training_identity",
-           "resolution_table"]
+__all__ = ["grid_too_coarse", "field_metrics", "data_identity", "training_identity", "resolution_table"]
 
 
 def grid_too_coarse(where: str, spatial: tuple[int, ...], modes: int, model: str) -> str | None:
@@ -28,7 +28,12 @@ def data_identity(data: Any) -> dict[str, Any]:
     """The PDE and grid of a training set, kept in ``config.yaml`` to check evaluation data against."""
     attrs = getattr(data, "attrs", None) or {}
     spatial = getattr(data, "spatial", None)
-    return {"pde": attrs.get("pde"), "train_resolution": list(spatial) if spatial is not None else None}
+    identity = {"pde": attrs.get("pde"), "train_resolution": list(spatial) if spatial is not None else None}
+    if callable(getattr(data, "bounds", None)):  # point sets: the box of the training points
+        lower, upper = data.bounds()
+        identity["domain"] = {"lower": [float(v) for v in lower], "upper": [float(v) for v in upper],
+                              "coordinate_names": list(getattr(data, "coordinate_names", []))}
+    return identity
 
 
 def training_identity(run: str | os.PathLike, dataset: Any) -> dict[str, Any]:
@@ -49,25 +54,6 @@ def training_identity(run: str | os.PathLike, dataset: Any) -> dict[str, Any]:
             found = {}
         known = {k: known[k] if known[k] is not None else found.get(k) for k in known}
     return known
-
-
-def check_field_data(model: Any, data: Any, data_path: Any, run: Any, known: dict[str, Any]) -> None:
-    """Refuse data a field model cannot be evaluated on, with what was expected and what arrived."""
-    config = model.config
-    if data.in_channels != config.in_channels or data.out_channels != config.out_channels:
-        raise DataError(f"{data_path} has {data.in_channels} input and {data.out_channels} output channels, "
-                        f"the model in {run} takes {config.in_channels} and gives {config.out_channels}")
-    if len(data.spatial) != config.n_dims:
-        raise DataError(f"{data_path} is {len(data.spatial)}-dimensional, the model in {run} is "
-                        f"{config.n_dims}-dimensional")
-    modes = getattr(config, "modes", None)
-    if modes:
-        refusal = grid_too_coarse(str(data_path), tuple(data.spatial), modes, f"the model in {run}")
-        if refusal:
-            raise DataError(refusal)
-    pde = (getattr(data, "attrs", None) or {}).get("pde")
-    if known.get("pde") and pde and pde != known["pde"]:
-        raise DataError(f"{data_path} holds {pde!r} data but the model in {run} was trained on {known['pde']!r} data")
 
 
 def field_metrics(model: Any, data: Any, dev: Any, *, batch_size: int = 32) -> dict[str, Any]:

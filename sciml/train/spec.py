@@ -40,6 +40,11 @@ class ModelSpec:
     evaluate : ``(model, dataset, device) -> metrics``; ``None``: grid field metrics
     paper : the paper it implements (authors, title, arXiv id)
     summary : one line on what the model is
+    inference : the kind's :class:`~sciml.train.inference.Inference`: the layouts it reads, ``predict``
+        on its natural input, prediction files (``sciml predict``), exports
+    example : a smoke-scale case the registry test trains, predicts and evaluates:
+        ``{"pde", "res", "n", "params", "overrides"}`` (a generator of ``sciml data generate`` and
+        ``sciml train --set`` values)
     """
 
     name: str
@@ -52,6 +57,8 @@ class ModelSpec:
     evaluate: Callable[[nn.Module, Dataset, torch.device], dict[str, Any]] | None = None
     paper: str = ""
     summary: str = ""
+    inference: Any = None
+    example: dict[str, Any] | None = None
 
 
 def model_file(path: str | os.PathLike, which: str = "best") -> Path:

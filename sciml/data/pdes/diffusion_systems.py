@@ -267,9 +267,12 @@ class SystemsDataset(StoreDataset):
 
     FIELDS = ("values", "rhs", "solution")
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, require_solution: bool = True):
         self.path = Path(path)
-        with open_store(self.path, required=self.FIELDS) as store:
+        with open_store(self.path, required=self.FIELDS if require_solution else ("values", "rhs")) as store:
+            self.has_solution = "solution" in store.fields
+            if not self.has_solution:  # systems to solve, without reference solutions (predict, not eval)
+                self.FIELDS = ("values", "rhs")
             self.shared_pattern = not all(name in store.fields for name in PADDED_FIELDS)
             if self.shared_pattern:
                 for name in ("crow", "col"):
@@ -287,7 +290,9 @@ class SystemsDataset(StoreDataset):
                 self.nnz = store.fields["values"][0][1] if len(store.fields["values"][0]) == 2 else -1
                 self.num_rows = store.read("num_rows").astype(np.int64)
                 self.num_nonzeros = store.read("num_nonzeros").astype(np.int64)
-            expected = {"values": (self.nnz,), "rhs": (self.n,), "solution": (self.n,)}
+            expected = {"values": (self.nnz,), "rhs": (self.n,)}
+            if self.has_solution:
+                expected["solution"] = (self.n,)
             if not self.shared_pattern:
                 expected.update({"crow": (self.n + 1,), "col": (self.nnz,), "num_rows": (), "num_nonzeros": ()})
             for name, shape in expected.items():
@@ -307,7 +312,8 @@ class SystemsDataset(StoreDataset):
                 check_pattern(crow, col, where=f"{self.path} sample 0")
             self.n_samples = store.n_samples
             self.attrs = store.attrs
-            self._check_solution(store, crow, col)
+            if self.has_solution:
+                self._check_solution(store, crow, col)
         if self.shared_pattern:
             self.crow: torch.Tensor | None = torch.from_numpy(crow.astype(np.int32))
             self.col: torch.Tensor | None = torch.from_numpy(col.astype(np.int32))
@@ -398,6 +404,8 @@ class SystemsDataset(StoreDataset):
 
     def solution(self, index: int) -> np.ndarray:
         """The stored solution ``x (n_i,)`` of system ``index``, without padding."""
+        if not self.has_solution:
+            raise DataError(f"{self.path} holds no reference solutions (no 'solution' field)")
         return self[index]["solution"][:int(self.num_rows[index])].numpy()
 
     def __repr__(self) -> str:
@@ -407,6 +415,7 @@ class SystemsDataset(StoreDataset):
                 f"{self.num_rows.max()}, nnz={self.num_nonzeros.min()}..{self.num_nonzeros.max()}, padded)")
 
 
-def load_systems(path: str | os.PathLike) -> SystemsDataset:
-    """Open and validate a store of linear systems of any family (see :class:`SystemsDataset`)."""
-    return SystemsDataset(path)
+def load_systems(path: str | os.PathLike, *, require_solution: bool = True) -> SystemsDataset:
+    """Open and validate a store of linear systems of any family (see :class:`SystemsDataset`);
+    ``require_solution=False`` also opens systems without reference solutions."""
+    return SystemsDataset(path, require_solution=require_solution)

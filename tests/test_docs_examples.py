@@ -1,0 +1,26 @@
+"""The Python examples of docs/using-models.md run as written, in order, in a fresh directory."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "using-models.md"
+
+
+def test_using_models_examples_run(tmp_path, monkeypatch, one_thread):
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+    assert len(blocks) >= 6
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict = {}
+    for number, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{DOC.name} block {number}", "exec"), namespace)  # noqa: S102 (our own docs)
+        except Exception as exc:  # name the block that broke
+            pytest.fail(f"{DOC.name} python block {number} failed: {type(exc).__name__}: {exc}")
+    assert (tmp_path / "fno.png").exists() and len(os.listdir(tmp_path / "fno-vtk")) == 4
+    assert len(os.listdir(tmp_path / "heat-vtk")) == 8
