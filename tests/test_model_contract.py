@@ -170,3 +170,17 @@ def test_loading_and_predicting_import_no_training_code(trained):
     found = subprocess.run([sys.executable, "-c", _FRESH, json.dumps(runs)], capture_output=True, text=True,
                            check=True, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}).stdout
     assert json.loads(found.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", KINDS)
+def test_cuda_predictions_match_the_cpu_ones(trained, kind, tmp_path):
+    run, data_path = trained[kind]
+    files = {}
+    for device in ("cpu", "cuda"):
+        files[device] = tmp_path / f"{device}.h5"
+        assert main(["--quiet", "predict", str(run), "--data", str(data_path), "--out", str(files[device]),
+                     "--device", device]) == 0
+    with open_store(files["cpu"]) as cpu, open_store(files["cuda"]) as cuda:
+        a, b = cpu.read("prediction"), cuda.read("prediction")
+    assert np.linalg.norm(a - b) <= 1e-4 * max(np.linalg.norm(a), 1e-12), kind

@@ -41,7 +41,12 @@ def test_keep_freed_memory_stops_page_faults_on_repeated_allocations():
     # glibc's defaults: no allocator settings or replacement allocators from the environment
     env = {k: v for k, v in os.environ.items()
            if not (k.startswith("MALLOC_") or k in ("GLIBC_TUNABLES", "LD_PRELOAD"))}
-    faults = {mode: int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True,
-                                       check=True, env=env).stdout.split()[-1]) for mode in ("default", "keep")}
+    def count(mode: str) -> int:
+        return int(subprocess.run([sys.executable, "-c", FAULTS, mode], capture_output=True, text=True,
+                                  check=True, env=env).stdout.split()[-1])
+
+    # the fewest of three runs: on a loaded machine a run was seen with 808 faults after the setting
+    # (2855 without), the others with ~30; the property is that the blocks can be reused at all
+    faults = {mode: min(count(mode) for _ in range(3)) for mode in ("default", "keep")}
     assert faults["default"] > 1000  # 1000-4000 per forward pass were seen
     assert faults["keep"] < faults["default"] / 10, faults

@@ -19,7 +19,7 @@ import numpy as np
 from sciml._errors import DataError
 from sciml.io import atomic_path
 
-__all__ = ["grid_cells", "write_fields", "write_time_series", "sample_file_name"]
+__all__ = ["grid_cells", "graph_cells", "write_fields", "write_time_series", "sample_file_name"]
 
 
 def sample_file_name(index: int, suffix: str) -> str:
@@ -48,6 +48,18 @@ def grid_cells(axes: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[str, 
     hexes = np.stack([i[:-1, :-1, :-1], i[1:, :-1, :-1], i[1:, 1:, :-1], i[:-1, 1:, :-1],
                       i[:-1, :-1, 1:], i[1:, :-1, 1:], i[1:, 1:, 1:], i[:-1, 1:, 1:]], axis=-1)
     return points, [("hexahedron", hexes.reshape(-1, 8))]
+
+
+def graph_cells(edge_index: np.ndarray, num_nodes: int) -> list[tuple[str, np.ndarray]]:
+    """One ``line`` cell per undirected edge of ``edge_index (2, E)`` (torch_geometric's layout; both
+    directions of an edge give one cell), for graphs without mesh cells."""
+    edges = np.asarray(edge_index, dtype=np.int64)
+    if edges.ndim != 2 or edges.shape[0] != 2:
+        raise DataError(f"edge_index must be (2, num_edges), got {edges.shape}")
+    if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
+        raise DataError(f"edge_index refers to nodes outside 0..{num_nodes - 1}")
+    undirected = np.unique(np.sort(edges.T, axis=1), axis=0)
+    return [("line", undirected[undirected[:, 0] != undirected[:, 1]])]
 
 
 def _point_data(fields: dict[str, np.ndarray], n_points: int) -> dict[str, np.ndarray]:
@@ -80,11 +92,13 @@ def write_time_series(path: str | os.PathLike, points: np.ndarray, cells: list[t
     points = np.asarray(points, dtype=np.float64)
     with atomic_path(path) as tmp:
         tmp = Path(tmp)
-        named = tmp.with_name(tmp.name + ".xdmf") if tmp.suffix != ".xdmf" else tmp
-        with meshio.xdmf.TimeSeriesWriter(named, data_format="XML") as writer:
-            writer.write_points_cells(points, cells)
-            for t, frame in zip(times, frames):
-                writer.write_data(float(t), point_data=_point_data(frame, len(points)))
-        if named != tmp:
+        named = tmp.with_name(tmp.name + ".xdmf")  # meshio names the format by the suffix
+        try:
+            with meshio.xdmf.TimeSeriesWriter(named, data_format="XML") as writer:
+                writer.write_points_cells(points, cells)
+                for t, frame in zip(times, frames):
+                    writer.write_data(float(t), point_data=_point_data(frame, len(points)))
             os.replace(named, tmp)
+        finally:
+            named.unlink(missing_ok=True)
     return path

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The prepared GPU check, for a session that is lent a device machine (see the device tool's README).
+# Run it there from the repository root:  bash scripts/gpu-check.sh   (about 8 minutes on one H200)
+#   1. the CUDA tests (every test that skips without a GPU runs there)
+#   2. paper-scale code paths at smoke size with --device cuda (experiments, solve, train/predict)
+#   3. the benchmark suites that take a device
+# Results and logs go to $OUT (the device tool brings that folder back), else to gpu-check-out/.
+#
+# The device image has torch, scipy, h5py, torch-geometric, matplotlib, tqdm, pyyaml, but not
+# neuraloperator, tensorly, tensorly-torch, pyamg, meshio, scikit-fem or gmsh: fetch those wheels here
+# first with scripts/gpu-wheels.sh (into .whl/, git-ignored) and carry .whl in the run call.
+set -u -o pipefail
+OUT=${OUT:-gpu-check-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=4
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:$PWD || { echo "wheel install failed"; exit 1; }
+else
+  export PYTHONPATH=$PWD
+fi
+python3 - <<'PY' 2>&1 | tee "$OUT/device.txt"
+import torch, sciml
+print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+PY
+status=0
+# 1. CUDA tests: the ones that skip on CPU machines
+timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" tests 2>&1 | tail -20 | tee "$OUT/cuda-tests.txt"
+# 2. the CUDA paths of the experiments and of sciml solve / predict
+for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson; do
+  timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
+    > "$OUT/reproduce-$e.log" 2>&1 && echo "reproduce $e: ok" || { echo "reproduce $e: FAILED"; status=1; }
+done
+python3 - <<'PY' 2>&1 | tee "$OUT/solve-cuda.txt"
+import scipy.sparse as sp, subprocess, sys
+from sciml.gallery import poisson2d
+sp.save_npz("/tmp/gpu-A.npz", poisson2d(256).tocsr())
+for p in ("none", "jacobi", "ic0", "amg-rs"):
+    r = subprocess.run([sys.executable, "-m", "sciml", "solve", "/tmp/gpu-A.npz", "--precond", p, "--device", "cuda", "--json"],
+                       capture_output=True, text=True)
+    print(p, r.returncode, r.stdout[-400:] if r.returncode == 0 else r.stderr[-400:])
+PY
+# 3. benchmarks with the device (each suite measures its own CPU baseline in the same run)
+for suite in linalg precond; do
+  timeout 200 python3 -m sciml --threads 4 bench "$suite" --quick --out "$OUT/bench-$suite.json" --force \
+    > "$OUT/bench-$suite.log" 2>&1 && echo "bench $suite: ok" || { echo "bench $suite: FAILED"; status=1; }
+done
+echo "gpu-check finished with status $status"
+exit $status
