@@ -53,24 +53,23 @@ def _import(reference: str) -> Any:
     return getattr(importlib.import_module(module), attribute)
 
 
+def _resolve(table: dict[str, str], what: str, name: str) -> Any:
+    if name not in table:
+        raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(table)}")
+    entry = _import(table[name])
+    if entry.name != name:
+        raise RuntimeError(f"{table[name]} is the {what} {entry.name!r}, not {name!r}")
+    return entry
+
+
 def resolve_model(name: str) -> Any:
     """The :class:`~sciml.train.ModelSpec` called ``name``; an unknown name lists the choices."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    spec = _import(MODELS[name])
-    if spec.name != name:
-        raise RuntimeError(f"{MODELS[name]} is the spec of {spec.name!r}, not {name!r}")
-    return spec
+    return _resolve(MODELS, "model", name)
 
 
 def resolve_experiment(name: str) -> Any:
     """The :class:`~sciml.experiments.Experiment` called ``name``; an unknown name lists the choices."""
-    if name not in EXPERIMENTS:
-        raise ConfigError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    experiment = _import(EXPERIMENTS[name])
-    if experiment.name != name:
-        raise RuntimeError(f"{EXPERIMENTS[name]} is the experiment {experiment.name!r}, not {name!r}")
-    return experiment
+    return _resolve(EXPERIMENTS, "experiment", name)
 
 
 def _arxiv(paper: str) -> str:

@@ -80,17 +80,18 @@ FNO_SPEC = ModelSpec(
 _TRAJECTORY_EXAMPLE = {"pde": "heat", "res": 32, "n": 6, "params": {"nt": 8, "fine": 256},
                        "overrides": {"epochs": 1, "batch_size": 3, "in_steps": 2, "first_frame": 0, "horizon": 4,
                                      "modes": 4, "width": 4, "n_layers": 1}}
-ROLLOUT_SPEC = ModelSpec(
-    name="fno-rollout", config_cls=autoregressive.RolloutConfig, build=autoregressive.RecurrentFNO,
-    method=autoregressive.AutoregressiveMethod, dataset=_trajectory_dataset,
-    complete_config=autoregressive.complete_config, prepare=autoregressive.prepare,
-    evaluate=autoregressive.rollout_metrics, paper=_FNO_PAPER,
-    summary="recurrent FNO-2D over space, rolled out frame by frame on trajectories (Navier-Stokes)",
-    inference=RolloutInference(), example=_TRAJECTORY_EXAMPLE)
-SPACE_TIME_SPEC = ModelSpec(
-    name="fno-space-time", config_cls=autoregressive.SpaceTimeConfig, build=autoregressive.SpaceTimeFNO,
-    method=autoregressive.AutoregressiveMethod, dataset=_trajectory_dataset,
-    complete_config=autoregressive.complete_config, prepare=autoregressive.prepare,
-    evaluate=autoregressive.rollout_metrics, paper=_FNO_PAPER,
-    summary="FNO-3D over (x, y, t), predicting the whole horizon at once from the first frames",
-    inference=RolloutInference(), example=_TRAJECTORY_EXAMPLE)
+
+
+def _trajectory_spec(name: str, config_cls: type, build: Any, summary: str) -> ModelSpec:
+    return ModelSpec(name=name, config_cls=config_cls, build=build, method=autoregressive.AutoregressiveMethod,
+                     dataset=_trajectory_dataset, complete_config=autoregressive.complete_config,
+                     prepare=autoregressive.prepare, evaluate=autoregressive.rollout_metrics, paper=_FNO_PAPER,
+                     summary=summary, inference=RolloutInference(), example=_TRAJECTORY_EXAMPLE)
+
+
+ROLLOUT_SPEC = _trajectory_spec(
+    "fno-rollout", autoregressive.RolloutConfig, autoregressive.RecurrentFNO,
+    "recurrent FNO-2D over space, rolled out frame by frame on trajectories (Navier-Stokes)")
+SPACE_TIME_SPEC = _trajectory_spec(
+    "fno-space-time", autoregressive.SpaceTimeConfig, autoregressive.SpaceTimeFNO,
+    "FNO-3D over (x, y, t), predicting the whole horizon at once from the first frames")
