@@ -44,7 +44,7 @@ def test_ritz_values_lie_in_the_spectrum_and_move_out_to_its_ends(matrix, name):
     previous = None
     errors = []
     for steps in (1, 2, 3, 5, 8, 12, 20, 40, 64):
-        e = estimate_condition(A, M, steps=steps, rtol=1e-13)
+        e = estimate_condition(A, M, steps=steps, fraction=0, rtol=1e-13)
         assert e.spd and e.steps <= steps and e.ritz_values.shape == (e.steps,)
         assert np.all(e.ritz_values >= low * (1 - 1e-9)) and np.all(e.ritz_values <= high * (1 + 1e-9))
         assert e.condition <= (high / low) * (1 + 1e-9)  # a lower estimate of the condition number
@@ -95,6 +95,22 @@ def test_the_predictions_rank_preconditioners_like_their_true_iterations():
     assert np.argsort(predicted).tolist() == np.argsort(true).tolist(), (predicted, true)
 
 
+def test_the_probe_grows_to_a_fraction_of_its_prediction_and_no_further_than_max_steps():
+    A = diffusion2d_grf(48, contrast=1e3, seed=5)
+    M = preconditioner("jacobi", A)  # about 180 iterations: a longer probe than the minimum
+    fixed = estimate_condition(A, M, steps=16, fraction=0)
+    grown = estimate_condition(A, M, steps=16, fraction=0.15)
+    assert fixed.steps == 16 and grown.steps > 16
+    assert grown.steps >= 0.15 * grown.predicted_iterations  # it stops once it is long enough ...
+    shorter = estimate_condition(A, M, steps=16, fraction=0.15, max_steps=grown.steps - 1)
+    assert shorter.predicted_iterations * 0.15 > shorter.steps  # ... and not one step before
+    assert shorter.steps == grown.steps - 1
+    capped = estimate_condition(A, M, steps=16, fraction=0.9, max_steps=20)
+    assert capped.steps == 20
+    # the first 16 steps are the same PCG steps: a longer probe extends the same residual history
+    np.testing.assert_array_equal(grown.residual_norms[:17], fixed.residual_norms)
+
+
 def test_an_indefinite_preconditioner_is_reported_not_estimated():
     A = poisson2d(8)
     signs = np.where(np.arange(64) % 2 == 0, 1.0, -1.0)  # M^-1 = diag(+-1): symmetric, indefinite
@@ -141,6 +157,9 @@ def test_matrix_types_give_the_same_estimate():
     ({"rtol": 0.0}, ConfigError, r"rtol must lie in \(0, 1\)"),
     ({"rtol": 1.0}, ConfigError, r"rtol must lie in \(0, 1\)"),
     ({"seed": -1}, ConfigError, "seed must be a non-negative integer"),
+    ({"max_steps": 0}, ConfigError, "max_steps must be a positive integer, got 0"),
+    ({"fraction": 1.0}, ConfigError, r"fraction must lie in \[0, 1\), got 1.0"),
+    ({"fraction": -0.1}, ConfigError, r"fraction must lie in \[0, 1\)"),
 ])
 def test_bad_settings_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -189,7 +189,9 @@ def test_sciml_solve_reports_the_guard_and_uses_what_it_chose(runs, matrix, caps
             "fallback_setup_seconds", "seconds"} <= set(g)
     assert (g["fallback"], g["decision"], g["used"]) == ("ic0", "fallback", "ic0")
     for estimate in (g["learned"], g["fallback_estimate"]):
-        assert estimate["steps"] == 16 and estimate["rtol"] == 1e-8 and estimate["predicted_iterations"] > 0
+        # at least 16 steps, and at least 15% of the predicted iterations unless the probe converged
+        assert estimate["steps"] >= 16 and estimate["rtol"] == 1e-8 and estimate["predicted_iterations"] > 0
+        assert estimate["steps"] >= 0.15 * estimate["predicted_iterations"] or estimate["status"] == "converged"
         assert 0 < estimate["lambda_min"] <= estimate["lambda_max"]
     assert g["learned"]["predicted_iterations"] > g["fallback_estimate"]["predicted_iterations"]
     assert report["setup_seconds"] >= g["seconds"] > 0  # the check is set-up time
@@ -211,7 +213,7 @@ def test_sciml_solve_says_when_it_falls_back(runs, cli):
     assert done.returncode == 0, done.stderr
     assert "guard: fallback (used ic0)" in done.stdout
     assert re.search(r"WARNING the learned preconditioner is predicted to need \d+ CG iterations on this matrix, "
-                     r"ic0 \d+ CG iterations \(from 16 probe steps each\); using ic0", done.stderr), done.stderr
+                     r"ic0 \d+ CG iterations \(from probes of \d+ and \d+ PCG steps\); using ic0", done.stderr), done.stderr
 
 
 def snapshot(root) -> dict:

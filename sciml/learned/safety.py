@@ -7,8 +7,8 @@ use, with the same few PCG steps on the same seeded random right-hand side
 (:func:`sciml.linalg.estimate_condition`), and returns the learned one unless it is predicted to be
 worse, or is not SPD on this matrix, in which case it logs a warning and returns the fallback.
 
-The cost is the fallback's set-up plus two probes of ``steps`` PCG steps each; it is set-up time
-of the solve (``sciml solve`` counts it there).
+The cost is the fallback's set-up plus two probes (at least 16 PCG steps each, and at least 15% of
+the iterations each predicts); it is set-up time of the solve (``sciml solve`` counts it there).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any
 import torch
 
 from sciml._errors import ConfigError
-from sciml.linalg.estimate import DEFAULT_STEPS, ConditionEstimate, estimate_condition
+from sciml.linalg.estimate import (DEFAULT_FRACTION, DEFAULT_MAX_STEPS, DEFAULT_STEPS, ConditionEstimate,
+                                   estimate_condition)
 from sciml.linalg.precond import PRECONDITIONERS, Preconditioner, preconditioner
 
 __all__ = ["guard", "GuardResult", "check_fallback", "FALLBACKS", "DEFAULT_FALLBACK", "CRITERIA"]
@@ -91,8 +92,7 @@ def _amount(estimate: ConditionEstimate, criterion: str) -> str:
     return f"{estimate.predicted_iterations:.0f} CG iterations"
 
 
-def _decide(learned: ConditionEstimate, fallback: ConditionEstimate, name: str, criterion: str,
-            steps: int) -> tuple[str, str]:
+def _decide(learned: ConditionEstimate, fallback: ConditionEstimate, name: str, criterion: str) -> tuple[str, str]:
     if not learned.spd and fallback.spd:
         return "fallback", (f"the learned preconditioner is not usable on this matrix ({learned.status.message}); "
                             f"using {name}")
@@ -101,14 +101,15 @@ def _decide(learned: ConditionEstimate, fallback: ConditionEstimate, name: str, 
                           f"learned preconditioner"
     key = (lambda e: e.predicted_seconds) if criterion == "time" else (lambda e: e.predicted_iterations)
     both = (f"the learned preconditioner is predicted to need {_amount(learned, criterion)} on this matrix, {name} "
-            f"{_amount(fallback, criterion)} (from {steps} probe steps each)")
+            f"{_amount(fallback, criterion)} (from probes of {learned.steps} and {fallback.steps} PCG steps)")
     if key(learned) > key(fallback):
         return "fallback", f"{both}; using {name}"
     return "learned", f"{both}; keeping the learned preconditioner"
 
 
-def guard(learned: Any, A: Any, *, fallback: str = DEFAULT_FALLBACK, steps: int = DEFAULT_STEPS, rtol: float = 1e-8,
-          seed: int = 0, criterion: str = "iterations", device: str | torch.device | None = None,
+def guard(learned: Any, A: Any, *, fallback: str = DEFAULT_FALLBACK, steps: int = DEFAULT_STEPS,
+          fraction: float = DEFAULT_FRACTION, max_steps: int = DEFAULT_MAX_STEPS, rtol: float = 1e-8, seed: int = 0,
+          criterion: str = "iterations", device: str | torch.device | None = None,
           dtype: torch.dtype | None = None) -> GuardResult:
     """Use ``learned`` on ``A`` only when it is not predicted to be worse than ``fallback``.
 
@@ -119,7 +120,8 @@ def guard(learned: Any, A: Any, *, fallback: str = DEFAULT_FALLBACK, steps: int 
     A : the SPD matrix ``(n, n)`` (scipy sparse, torch sparse or dense)
     fallback : a name of :data:`FALLBACKS` (built by :func:`sciml.linalg.preconditioner`); ``"none"``
         skips the check and keeps ``learned``
-    steps : PCG steps of each probe (:data:`sciml.linalg.estimate.DEFAULT_STEPS`)
+    steps, fraction, max_steps : each probe runs at least ``steps`` PCG steps and grows to ``fraction`` of its
+        predicted iterations, up to ``max_steps`` (:func:`sciml.linalg.estimate_condition`; defaults 16, 0.15, 200)
     rtol : the tolerance the iterations are predicted for (the solve's)
     seed : seed of the probes' common right-hand side
     criterion : compare predicted ``"iterations"`` (default: the learned factor and IC(0) cost the same per
@@ -146,13 +148,14 @@ def guard(learned: Any, A: Any, *, fallback: str = DEFAULT_FALLBACK, steps: int 
     device = torch.device(device if device is not None else getattr(learned, "device", "cpu"))
     dtype = dtype or getattr(learned, "dtype", None) or torch.float64
     start = time.perf_counter()
-    learned_estimate = estimate_condition(A, learned, steps=steps, rtol=rtol, seed=seed, device=device, dtype=dtype)
+    probe = {"steps": steps, "fraction": fraction, "max_steps": max_steps, "rtol": rtol, "seed": seed, "device": device,
+             "dtype": dtype}
+    learned_estimate = estimate_condition(A, learned, **probe)
     tic = time.perf_counter()
     classical: Preconditioner = preconditioner(fallback, A, device=device, dtype=dtype)
     fallback_setup = time.perf_counter() - tic
-    fallback_estimate = estimate_condition(A, classical, steps=steps, rtol=rtol, seed=seed, device=device,
-                                           dtype=dtype)
-    decision, reason = _decide(learned_estimate, fallback_estimate, fallback, criterion, steps)
+    fallback_estimate = estimate_condition(A, classical, **probe)
+    decision, reason = _decide(learned_estimate, fallback_estimate, fallback, criterion)
     if decision == "fallback":
         log.warning("%s (fallback none skips this check)", reason)
     else:
