@@ -16,7 +16,7 @@ A step study measures how long the guard's probes must be: per system and probe 
 iterations), the learned factor and each of IC(0), Jacobi, SSOR and AMG-RS are estimated
 (:func:`sciml.linalg.estimate_condition`) and the estimate's choice is compared with the true PCG
 iterations (pairs that differ by less than 10% do not count as errors either way). A last part
-times the check on larger grids of the wide family (128^2 and 256^2), where the solves are longer.
+times the check on larger grids of the wide family (128^2, 181^2, 256^2), where the solves are longer.
 
 Float64 on the CPU; torch uses the threads in force (``sciml --threads``; recorded).
 """
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["run", "markdown", "TEST_SETS", "NARROW", "WIDE", "SETTINGS", "PROBES"]
+__all__ = ["run", "markdown", "TEST_SETS", "NARROW", "WIDE", "SETTINGS", "PROBES", "PREDICTORS"]
 
 RTOL = 1e-8
 NARROW = {"contrast": 1e3, "rhs": "normal"}  # the small scale of neural-pcg-diffusion2d before the wider family
@@ -69,7 +69,7 @@ SETTINGS = {
     "quick": {"res": 8, "n_train": 16, "n_val": 4, "n_test": 2, "cost_res": (16,), "cost_systems": 1,
               "train": {"epochs": 2, "batch_size": 8, "lr": 1e-2, "weight_decay": 0.0, "hidden": 8, "layers": 1,
                         "loss": "solution"}},
-    "full": {"res": 32, "n_train": 96, "n_val": 8, "n_test": 6, "cost_res": (128, 256), "cost_systems": 2,
+    "full": {"res": 32, "n_train": 96, "n_val": 8, "n_test": 6, "cost_res": (128, 181, 256), "cost_systems": 3,
              "train": {"epochs": 12, "batch_size": 8, "lr": 1e-2, "weight_decay": 0.0, "hidden": 16, "layers": 1,
                        "loss": "solution"}},
 }
@@ -100,8 +100,25 @@ def _train(name: str, params: dict[str, Any], settings: dict[str, Any], root: Pa
                                   "best": summary["best"]}
 
 
+# the step study's rankings: ours (the rate over the last two thirds, extended), and two it was chosen over
+PREDICTORS = {"predicted": "rate over the last two thirds (the guard's)",
+              "condition_predicted": "Ritz condition number, 0.5 sqrt(kappa) ln(2 / rtol)",
+              "average_rate_predicted": "average rate over the whole probe"}
+
+
+def _alternatives(e: Any) -> tuple[float, float]:
+    """The iterations two other rules would predict from the same probe (exact when the probe converged)."""
+    if e.status.value == "converged":
+        return float(e.steps), float(e.steps)
+    if not e.spd:
+        return math.inf, math.inf
+    condition = 0.5 * math.sqrt(e.condition) * math.log(2 / RTOL)
+    average = e.steps * math.log(RTOL) / math.log(e.residual_reduction) if e.residual_reduction < 1 else math.inf
+    return condition, average
+
+
 def _step_study(model: Any, systems: list[tuple[Any, np.ndarray]]) -> list[dict[str, Any]]:
-    """Per system: true PCG iterations and, per probe length, the predicted iterations of each preconditioner."""
+    """Per system: true PCG iterations and, per probe setting, what each preconditioner's probe predicts."""
     from sciml.learned.neural_pcg import LearnedPreconditioner
     from sciml.linalg import estimate_condition, pcg, preconditioner
 
@@ -110,46 +127,61 @@ def _step_study(model: Any, systems: list[tuple[Any, np.ndarray]]) -> list[dict[
         built = {"learned": LearnedPreconditioner(model, A)}
         built.update({name: preconditioner(name, A) for name in STUDY_FALLBACKS})
         b_t = torch.from_numpy(b)
-        row: dict[str, Any] = {"n": A.shape[0], "true": {}, "predicted": {}, "probe_seconds": {}}
+        row: dict[str, Any] = {"n": A.shape[0], "true": {}, "probe_steps": {}, "probe_seconds": {},
+                               "lambda_max": {}, **{key: {} for key in PREDICTORS}}
         for name, M in built.items():
             row["true"][name] = int(pcg(A, b_t, M, rtol=RTOL).iterations)
             estimates = {label: estimate_condition(A, M, steps=steps, fraction=fraction, rtol=RTOL)
                          for label, (steps, fraction) in PROBES.items()}
+            alternatives = {label: _alternatives(e) for label, e in estimates.items()}
             row["predicted"][name] = {label: e.predicted_iterations for label, e in estimates.items()}
-            row["probe_steps"] = {**row.get("probe_steps", {}), name: {label: e.steps for label, e in estimates.items()}}
+            row["condition_predicted"][name] = {label: a[0] for label, a in alternatives.items()}
+            row["average_rate_predicted"][name] = {label: a[1] for label, a in alternatives.items()}
+            row["lambda_max"][name] = {label: e.lambda_max for label, e in estimates.items()}
+            row["probe_steps"][name] = {label: e.steps for label, e in estimates.items()}
             row["probe_seconds"][name] = {label: e.seconds for label, e in estimates.items()}
         out.append(row)
     return out
 
 
+def _ranking(rows: list[dict[str, Any]], k: str, key: str) -> dict[str, Any]:
+    """Pairs (learned vs each fallback) whose true iterations differ by >= 10% that ``key``'s predictions order
+    right, overall and against IC(0), and the iterations of the chosen over the better one (every pair)."""
+    clear = right = ic0_clear = ic0_right = 0
+    chosen = best = 0.0
+    wrong = []
+    for row in rows:
+        learned_true, learned_pred = row["true"]["learned"], row[key]["learned"][k]
+        for name in STUDY_FALLBACKS:
+            other_true, other_pred = row["true"][name], row[key][name][k]
+            pick_learned = learned_pred <= other_pred
+            best += min(learned_true, other_true)
+            chosen += learned_true if pick_learned else other_true
+            if abs(learned_true - other_true) >= 0.1 * min(learned_true, other_true):
+                ok = pick_learned == (learned_true < other_true)
+                clear, right = clear + 1, right + ok
+                if name == "ic0":
+                    ic0_clear, ic0_right = ic0_clear + 1, ic0_right + ok
+                if not ok:
+                    wrong.append({"set": row.get("set"), "n": row["n"], "fallback": name,
+                                  "true": [learned_true, other_true], "predicted": [learned_pred, other_pred]})
+    return {"clear_pairs": clear, "right": right, "clear_pairs_vs_ic0": ic0_clear, "right_vs_ic0": ic0_right,
+            "chosen_over_best_iterations": chosen / best if best else math.nan, "wrong": wrong}
+
+
 def _study_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per probe setting: pairs (learned vs each fallback) whose true iterations differ by >= 10% that the
-    prediction orders right, iterations of the chosen over the better one, the log error of the predictions,
-    and the probes' length and time."""
+    """Per probe setting: the ranking of each predictor (:func:`_ranking`), the log error of the guard's
+    predictions, and the probes' length and time."""
     out = {}
     for k in PROBES:
-        clear = right = 0
-        chosen = best = 0.0
         errors = []
-        ic0_clear = ic0_right = 0
         for row in rows:
-            learned_true, learned_pred = row["true"]["learned"], row["predicted"]["learned"][k]
-            for name in STUDY_FALLBACKS:
-                other_true, other_pred = row["true"][name], row["predicted"][name][k]
-                pick_learned = learned_pred <= other_pred
-                best += min(learned_true, other_true)
-                chosen += learned_true if pick_learned else other_true
-                if abs(learned_true - other_true) >= 0.1 * min(learned_true, other_true):
-                    ok = pick_learned == (learned_true < other_true)
-                    clear, right = clear + 1, right + ok
-                    if name == "ic0":
-                        ic0_clear, ic0_right = ic0_clear + 1, ic0_right + ok
             for name in ("learned",) + STUDY_FALLBACKS:
                 true, pred = row["true"][name], row["predicted"][name][k]
                 if true > row["probe_steps"][name][k] + 2 and math.isfinite(pred):  # a converged probe is exact
                     errors.append(math.log(pred / true))
-        out[k] = {"clear_pairs": clear, "right": right, "clear_pairs_vs_ic0": ic0_clear, "right_vs_ic0": ic0_right,
-                  "chosen_over_best_iterations": chosen / best if best else math.nan,
+        out[k] = {**_ranking(rows, k, "predicted"),
+                  "alternatives": {key: _ranking(rows, k, key) for key in PREDICTORS if key != "predicted"},
                   "prediction_log_error_mean": float(np.mean(errors)) if errors else math.nan,
                   "prediction_log_error_sd": float(np.std(errors)) if errors else math.nan,
                   "median_probe_s_learned": float(np.median([row["probe_seconds"]["learned"][k] for row in rows])),
@@ -193,10 +225,21 @@ def _quiet_guard():
         logger.setLevel(before)
 
 
+def _json_ready(value: Any) -> Any:
+    """Non-finite numbers (a probe that predicts no convergence) as ``None``, so the JSON is strict."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    return value
+
+
 def run(*, quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
-    """Run the suite; returns the JSON-ready results."""
+    """Run the suite; returns the JSON-ready results (non-finite numbers as ``None``)."""
     with _quiet_guard():
-        return _run(quick, workdir)
+        return _json_ready(_run(quick, workdir))
 
 
 def _run(quick: bool, workdir: Path | None) -> dict[str, Any]:
@@ -304,6 +347,13 @@ def markdown(result: dict[str, Any]) -> str:
                      f"{s['prediction_log_error_sd']:.2f} | {s['probe_steps_over_learned_iterations']:.2f} | "
                      f"{s['max_probe_steps_learned']} | {1e3 * s['median_probe_s_learned']:.2f} | "
                      f"{1e3 * s['median_probe_s_ic0']:.2f} |")
+    lines += ["", "The same pairs ranked by other rules from the same probes (right of all pairs / of the pairs "
+                  "against IC(0)):", "", "| probe | " + " | ".join(PREDICTORS.values()) + " |",
+              "|---" * (len(PREDICTORS) + 1) + "|"]
+    for k, s in study["by_steps"].items():
+        cells = [s if key == "predicted" else s["alternatives"][key] for key in PREDICTORS]
+        lines.append(f"| {k} | " + " | ".join(f"{c['right']}/{c['clear_pairs']}, {c['right_vs_ic0']}/"
+                                             f"{c['clear_pairs_vs_ic0']}" for c in cells) + " |")
     lines += ["", "The check's cost on larger grids of the wide family (wide network):", "",
               "| n | IC(0) | learned L L^T | learned + guard | decisions | check ms | check / learned total |",
               "|---|---|---|---|---|---|---|"]
