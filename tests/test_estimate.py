@@ -167,7 +167,8 @@ def test_bad_settings_are_refused(kwargs, error, message):
 
 
 def test_bad_matrices_are_refused():
-    with pytest.raises(DataError, match=r"A must be a square matrix, got csr_matrix of shape \(4, 5\)"):
+    with pytest.raises(DataError, match=r"A must be a square matrix with at least one row, got csr_matrix of shape "
+                                        r"\(4, 5\)"):
         estimate_condition(sp.csr_matrix(np.ones((4, 5))), None)
     nan = poisson2d(4).astype(float)
     nan.data[0] = np.nan

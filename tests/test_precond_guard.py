@@ -213,7 +213,8 @@ def test_sciml_solve_says_when_it_falls_back(runs, cli):
     assert done.returncode == 0, done.stderr
     assert "guard: fallback (used ic0)" in done.stdout
     assert re.search(r"WARNING the learned preconditioner is predicted to need \d+ CG iterations on this matrix, "
-                     r"ic0 \d+ CG iterations \(from probes of \d+ and \d+ PCG steps\); using ic0", done.stderr), done.stderr
+                     r"ic0 \d+ CG iterations \(from probes of \d+ and \d+ PCG steps\); using ic0",
+                     done.stderr), done.stderr
 
 
 def snapshot(root) -> dict:

@@ -97,8 +97,8 @@ def _decide(learned: ConditionEstimate, fallback: ConditionEstimate, name: str, 
         return "fallback", (f"the learned preconditioner is not usable on this matrix ({learned.status.message}); "
                             f"using {name}")
     if not fallback.spd:
-        return "learned", f"the fallback {name} is not usable on this matrix ({fallback.status.message}); keeping the " \
-                          f"learned preconditioner"
+        return "learned", (f"the fallback {name} is not usable on this matrix ({fallback.status.message}); keeping "
+                           f"the learned preconditioner")
     key = (lambda e: e.predicted_seconds) if criterion == "time" else (lambda e: e.predicted_iterations)
     both = (f"the learned preconditioner is predicted to need {_amount(learned, criterion)} on this matrix, {name} "
             f"{_amount(fallback, criterion)} (from probes of {learned.steps} and {fallback.steps} PCG steps)")

@@ -135,7 +135,8 @@ class ConditionEstimate:
         """JSON-ready numbers (non-finite ones as ``None``)."""
         return {"status": self.status.value, "message": self.status.message, "steps": self.steps,
                 "lambda_min": _finite_or_none(self.lambda_min), "lambda_max": _finite_or_none(self.lambda_max),
-                "condition": _finite_or_none(self.condition), "residual_reduction": _finite_or_none(self.residual_reduction),
+                "condition": _finite_or_none(self.condition),
+                "residual_reduction": _finite_or_none(self.residual_reduction),
                 "convergence_rate": _finite_or_none(self.convergence_rate),
                 "predicted_iterations": _finite_or_none(self.predicted_iterations),
                 "predicted_seconds": _finite_or_none(self.predicted_seconds), "rtol": self.rtol,
@@ -224,8 +225,8 @@ def estimate_condition(A: Any, M: Any = None, *, steps: int = DEFAULT_STEPS, fra
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
     shape = tuple(getattr(A, "shape", ()))
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise DataError(f"A must be a square matrix, got {type(A).__name__} of shape {shape}")
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 1:
+        raise DataError(f"A must be a square matrix with at least one row, got {type(A).__name__} of shape {shape}")
     n = int(shape[0])
     device = torch.device(device if device is not None else getattr(M, "device", "cpu"))
     dtype = dtype or getattr(M, "dtype", None) or torch.float64

@@ -52,8 +52,9 @@ from sciml.data.store import Store, open_store
 from sciml.linalg.assemble import diffusion_2d, diffusion_3d
 from sciml.data.pdes._common import merge_params
 
-__all__ = ["sample_hyperparameters", "sample_coefficient", "sample_system", "generate", "fields", "coords", "check_params", "load_systems",
-           "SystemsDataset", "check_pattern", "direct_solve", "DEFAULTS", "RANGES", "GENERATOR", "RHS_KINDS", "DIMS"]
+__all__ = ["sample_hyperparameters", "sample_coefficient", "sample_system", "generate", "fields", "coords",
+           "check_params", "load_systems", "SystemsDataset", "check_pattern", "direct_solve", "DEFAULTS", "RANGES",
+           "GENERATOR", "RHS_KINDS", "DIMS"]
 
 GENERATOR = "sciml.data.pdes.diffusion_systems 1"
 DEFAULTS: dict[str, Any] = {"dim": 2, "contrast": 1e3, "alpha": 2.0, "tau": 3.0, "rhs": "normal"}
