@@ -127,7 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     solve = sub.add_parser("solve", help="solve a sparse SPD system by preconditioned CG")
     solve.add_argument("matrix", type=Path, help="matrix file (.mtx or scipy .npz)")
     solve.add_argument("--rhs", type=Path, default=None, help="right-hand side (.npy or .mtx; default ones)")
-    solve.add_argument("--precond", default="none", help="none, jacobi, ssor, ic0, amg (= amg-sa), amg-sa, amg-rs")
+    solve.add_argument("--precond", default="none", help="none, jacobi, ssor, ic0, amg (= amg-sa), amg-sa, amg-rs, "
+                                                          "or a trained run directory")
+    solve.add_argument("--fallback", default=None,
+                       help="with --precond RUN_DIR (neural-pcg): the classical preconditioner used when the learned "
+                            "one is predicted worse on this matrix (default ic0; none skips the check): jacobi, ssor, "
+                            "ic0, amg, amg-sa, amg-rs, none")
     solve.add_argument("--rtol", type=float, default=1e-8)
     solve.add_argument("--atol", type=float, default=0.0)
     solve.add_argument("--maxiter", type=int, default=None)
@@ -156,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-test", type=int, default=None, help="samples per test set (default: the demo's)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
-    bench.add_argument("suite", help="suite name: foundation, linalg, data, fno, precond")
+    bench.add_argument("suite", help="suite name: foundation, linalg, data, datasets, fno, precond, precond-ood")
     bench.add_argument("--out", required=True, type=Path)
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the suite)")
     bench.add_argument("--force", action="store_true", help="overwrite an existing --out file")
@@ -388,7 +393,12 @@ def _cmd_solve(args, log: logging.Logger) -> int:
     if Path(precond).is_dir():  # a trained learned preconditioner (neural-pcg) or solver (dcdm) run directory
         from sciml.learned.solve import solve_setup
 
-        precond = solve_setup(precond)
+        precond = solve_setup(precond, fallback=args.fallback, rtol=args.rtol)  # checks --fallback before any work
+    elif args.fallback is not None:
+        from sciml._errors import ConfigError
+
+        raise ConfigError(f"--fallback applies to a learned preconditioner (--precond RUN_DIR); {precond!r} is not a "
+                          f"run directory")
     report = solve_files(args.matrix, rhs=args.rhs, precond=precond, rtol=args.rtol, atol=args.atol,
                          maxiter=args.maxiter, device=args.device, dtype=args.dtype, norm=args.norm)
     if args.json:
@@ -400,6 +410,10 @@ def _cmd_solve(args, log: logging.Logger) -> int:
               f"{report['relative_residual']:.3e}")
         print(f"  setup {report['setup_seconds']:.4f} s, solve {report['solve_seconds']:.4f} s "
               f"({1e3 * report['seconds_per_iteration']:.3f} ms/iteration)")
+        if "guard" in report:
+            guard = report["guard"]
+            print(f"  guard: {guard['decision']} (used {guard['used']}): {guard['reason']}"
+                  + (f"; the check took {guard['seconds']:.4f} s of the set-up" if guard["seconds"] else ""))
     if report["converged"] and not report["true_residual_meets_tolerance"]:
         print(f"sciml: the iteration converged but the recomputed residual {report['relative_residual']:.3e} is above "
               f"rtol {args.rtol:g}: {args.dtype} cannot reach it (use float64 or a larger --rtol)", file=sys.stderr)

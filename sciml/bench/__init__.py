@@ -18,7 +18,7 @@ from sciml.io import write_json
 
 __all__ = ["run_suite", "SUITES", "machine"]
 
-SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond")
+SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood")
 
 
 def machine() -> dict[str, Any]:
@@ -43,7 +43,7 @@ def run_suite(name: str, out: str | os.PathLike, *, quick: bool = False) -> dict
         raise ConfigError(f"--out must name a .json file, got {out}")
     import importlib
 
-    suite = importlib.import_module(f"sciml.bench.{name}")
+    suite = importlib.import_module(f"sciml.bench.{name.replace('-', '_')}")
     result = {"suite": name, "quick": quick, "machine": machine(), **suite.run(quick=quick, workdir=out.parent)}
     write_json(out, result)
     return result

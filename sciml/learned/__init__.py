@@ -6,6 +6,7 @@ deep conjugate directions (DCDM) and the SOR relaxation factor chosen online (Le
     M = sciml.learned.load("runs/npcg", A)          # neural PCG: a preconditioner for A
     result = sciml.linalg.pcg(A_t, b_t, M)          # or scipy: cg(A, b, M=M.as_linear_operator())
     solver = sciml.learned.load("runs/dcdm")        # DCDM: a solver, solver.solve(A, b)
+    checked = sciml.learned.guard(M, A)             # M checked against IC(0) on A: checked.preconditioner, .reason
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sciml.learned.dcdm import DCDMConfig, DCDMNet, DCDMSolver, dcdm_solve
 from sciml.learned.dcdm import load as load_dcdm
+from sciml.learned.safety import GuardResult, guard
 from sciml.learned.neural_pcg import (
     LearnedPreconditioner,
     NeuralPCG,
@@ -42,7 +44,7 @@ __all__ = ["load", "LearnedPreconditioner", "NeuralPCG", "NeuralPCGConfig", "Neu
            "preconditioner_from_run", "solution_loss", "load_neural_pcg", "DCDMConfig", "DCDMNet", "DCDMSolver",
            "dcdm_solve", "load_dcdm", "IterationCost", "LinearSystem", "RelaxResult", "TsallisINF", "as_systems",
            "shifted_laplacian_sequence", "tune_omega", "tune_omega_contextual", "tune_omega_unimodal",
-           "UnimodalThompson"]
+           "UnimodalThompson", "guard", "GuardResult"]
 
 
 def load(run: str | os.PathLike, A: Any = None, *, which: str = "best", device: Any = None, dtype: Any = None,

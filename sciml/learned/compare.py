@@ -37,13 +37,15 @@ import torch
 
 from sciml._errors import ConfigError, DataError
 
-__all__ = ["METHODS", "LABELS", "MethodSolve", "Family", "FAMILIES", "available_families", "family_status",
+__all__ = ["METHODS", "GUARDED", "LABELS", "MethodSolve", "Family", "FAMILIES", "available_families", "family_status",
            "solve_once", "compare_systems", "summarize", "ratios", "growth", "compare_sizes", "where_amg_wins",
            "convergence_plot", "markdown_table", "load_test_systems"]
 
 METHODS = ("none", "jacobi", "ic0", "amg-rs", "amg-sa", "learned")
+# "guarded": the learned factor checked against IC(0) before use (sciml.learned.guard); not in the default set
+GUARDED = "guarded"
 LABELS = {"none": "none", "jacobi": "Jacobi", "ic0": "IC(0)", "amg-rs": "AMG-RS", "amg-sa": "AMG-SA",
-          "learned": "learned L L^T"}
+          "learned": "learned L L^T", GUARDED: "learned + guard"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class MethodSolve:
     true_relative_residual : ``||b - A x|| / ||b||`` recomputed from the returned ``x`` with scipy
     relative_residuals : ``(iterations + 1,)`` the recursive residual norms over ``||b||``, initial one first
     elapsed_s : ``(iterations + 1,)`` seconds since set-up began at which each of those residuals was known
+    guard : for ``"guarded"``, the guard's report (:meth:`sciml.learned.GuardResult.as_dict`); its check is set-up time
     """
 
     method: str
@@ -71,6 +74,7 @@ class MethodSolve:
     true_relative_residual: float
     relative_residuals: np.ndarray = field(repr=False)
     elapsed_s: np.ndarray = field(repr=False)
+    guard: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def total_s(self) -> float:
@@ -82,6 +86,8 @@ class MethodSolve:
         out = {"method": self.method, "n": self.n, "iterations": self.iterations, "converged": self.converged,
                "status": self.status, "setup_s": self.setup_s, "solve_s": self.solve_s, "total_s": self.total_s,
                "true_relative_residual": self.true_relative_residual}
+        if self.guard is not None:
+            out["guard"] = self.guard
         if history:
             out["relative_residuals"] = self.relative_residuals.tolist()
             out["elapsed_s"] = self.elapsed_s.tolist()
@@ -163,18 +169,25 @@ def available_families(res: int, labels: Iterable[str] | None = None) -> tuple[l
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if method not in METHODS + (GUARDED,):
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS + (GUARDED,))}")
 
 
-def _build(method: str, A: sp.csr_matrix, model: Any, device: torch.device):
+def _build(method: str, A: sp.csr_matrix, model: Any, device: torch.device) -> tuple[Any, dict[str, Any] | None]:
+    """The preconditioner of ``method`` for ``A``, and the guard's report for ``"guarded"``."""
     from sciml.linalg import preconditioner
 
-    if method == "learned":
+    if method in ("learned", GUARDED):
         from sciml.learned.neural_pcg import LearnedPreconditioner
 
-        return LearnedPreconditioner(model, A, device=device)
-    return preconditioner(method, A, device=device)
+        M = LearnedPreconditioner(model, A, device=device)
+        if method == GUARDED:
+            from sciml.learned.safety import guard
+
+            checked = guard(M, A)
+            return checked.preconditioner, checked.as_dict()
+        return M, None
+    return preconditioner(method, A, device=device), None
 
 
 def solve_once(method: str, A: sp.spmatrix, b: np.ndarray, *, model: Any = None, rtol: float = 1e-8,
@@ -183,7 +196,9 @@ def solve_once(method: str, A: sp.spmatrix, b: np.ndarray, *, model: Any = None,
 
     Parameters
     ----------
-    method : one of :data:`METHODS`; ``"learned"`` needs ``model`` (a trained :class:`~sciml.learned.NeuralPCG`)
+    method : one of :data:`METHODS` or ``"guarded"`` (the learned factor after :func:`sciml.learned.guard` with
+        its defaults, the check counted in set-up); ``"learned"`` and ``"guarded"`` need ``model`` (a trained
+        :class:`~sciml.learned.NeuralPCG`)
     A : SPD scipy sparse matrix ``(n, n)``
     b : right-hand side ``(n,)``
     rtol : stop when ``||b - A x|| <= rtol ||b||``
@@ -195,8 +210,8 @@ def solve_once(method: str, A: sp.spmatrix, b: np.ndarray, *, model: Any = None,
     from sciml.linalg import from_scipy, pcg
 
     _check_method(method)
-    if method == "learned" and model is None:
-        raise ConfigError("method 'learned' needs the trained network (model=...)")
+    if method in ("learned", GUARDED) and model is None:
+        raise ConfigError(f"method {method!r} needs the trained network (model=...)")
     if not sp.issparse(A):
         raise DataError(f"A must be a scipy sparse matrix, got {type(A).__name__}")
     A = sp.csr_matrix(A, dtype=np.float64)
@@ -209,7 +224,7 @@ def solve_once(method: str, A: sp.spmatrix, b: np.ndarray, *, model: Any = None,
     b_t = torch.from_numpy(b).to(device)
     synchronize()
     tic = time.perf_counter()
-    M = _build(method, A, model, device)
+    M, guard_report = _build(method, A, model, device)
     synchronize()
     setup = time.perf_counter() - tic
     stamps: list[float] = []
@@ -231,7 +246,8 @@ def solve_once(method: str, A: sp.spmatrix, b: np.ndarray, *, model: Any = None,
     return MethodSolve(method=method, n=A.shape[0], iterations=iterations, converged=bool(result.converged),
                        status=result.status.name, setup_s=setup, solve_s=end - start,
                        true_relative_residual=float(np.linalg.norm(b - A @ x)) / b_norm,
-                       relative_residuals=result.residual_norms.detach().cpu().numpy() / b_norm, elapsed_s=times)
+                       relative_residuals=result.residual_norms.detach().cpu().numpy() / b_norm, elapsed_s=times,
+                       guard=guard_report)
 
 
 def compare_systems(systems: Sequence[tuple[sp.spmatrix, np.ndarray]], *, model: Any = None,
@@ -246,8 +262,8 @@ def compare_systems(systems: Sequence[tuple[sp.spmatrix, np.ndarray]], *, model:
         _check_method(method)
     if not systems:
         raise DataError("no systems to compare on")
-    if "learned" in methods and model is None:
-        raise ConfigError("method 'learned' needs the trained network (model=...)")
+    if ("learned" in methods or GUARDED in methods) and model is None:
+        raise ConfigError("methods 'learned' and 'guarded' need the trained network (model=...)")
     if warmup:
         A, b = systems[0]
         for method in methods:

@@ -6,7 +6,15 @@ boundary, 5-point (2D) or 7-point (3D) stencil with face coefficients the arithm
 node values (:func:`sciml.linalg.assemble.diffusion_2d`, :func:`~sciml.linalg.assemble.diffusion_3d`).
 ``log a`` is a cosine-series Gaussian random field rescaled to ``[0, log(contrast)]``, so
 ``max a / min a = contrast`` (in 2D as :func:`sciml.gallery.diffusion2d_grf`, but drawn from the
-per-sample stream :func:`sciml.data.grf.sample_rng`; in 3D the same series with 3D cosines). The
+per-sample stream :func:`sciml.data.grf.sample_rng`; in 3D the same series with 3D cosines).
+
+A wider family: ``contrast_range: [lo, hi]`` and ``tau_range: [lo, hi]`` (both log-uniform) and
+``alpha_range: [lo, hi]`` (uniform) draw the contrast, the inverse correlation length ``tau`` (the
+field varies on lengths of about ``1 / tau``) and the smoothness ``alpha`` per sample, in place of
+the fixed ``contrast``, ``tau``, ``alpha`` (a range and its fixed value together are refused). The
+draws come from a stream of their own, ``default_rng([seed, index, 1])``
+(:func:`sample_hyperparameters`), so the field's coefficients and the right-hand side are those of
+the fixed-parameter sample of the same seed and index; without ranges nothing changes. The
 right-hand side is standard normal (``rhs="normal"``) or all ones (``rhs="ones"``); the solution
 comes from a sparse direct solve whose residual is checked (:func:`direct_solve`).
 The setting of Neural PCG (Li et al., arXiv 2305.16432) and NeuralIF (Hausner et al., arXiv 2305.16368).
@@ -44,11 +52,16 @@ from sciml.data.store import Store, open_store
 from sciml.linalg.assemble import diffusion_2d, diffusion_3d
 from sciml.data.pdes._common import merge_params
 
-__all__ = ["sample_coefficient", "sample_system", "generate", "fields", "coords", "check_params", "load_systems",
-           "SystemsDataset", "check_pattern", "direct_solve", "DEFAULTS", "GENERATOR", "RHS_KINDS", "DIMS"]
+__all__ = ["sample_hyperparameters", "sample_coefficient", "sample_system", "generate", "fields", "coords",
+           "check_params", "load_systems", "SystemsDataset", "check_pattern", "direct_solve", "DEFAULTS", "RANGES",
+           "GENERATOR", "RHS_KINDS", "DIMS"]
 
 GENERATOR = "sciml.data.pdes.diffusion_systems 1"
 DEFAULTS: dict[str, Any] = {"dim": 2, "contrast": 1e3, "alpha": 2.0, "tau": 3.0, "rhs": "normal"}
+# optional per-sample ranges, each replacing the fixed parameter it names; absent unless given, so the stored
+# parameters (and data) of a store made without them are what they were before ranges existed
+RANGES: dict[str, str] = {"contrast_range": "contrast", "tau_range": "tau", "alpha_range": "alpha"}
+LOG_UNIFORM = ("contrast_range", "tau_range")  # alpha_range is uniform
 RHS_KINDS = ("normal", "ones")
 DIMS = (2, 3)
 MAX_MODES = {2: 64, 3: 16}  # cosine modes per axis of the GRF (the spectrum decays like |k|^-alpha)
@@ -61,7 +74,17 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
 
     ``res`` is ``m``, the number of interior nodes per axis (``n = m^dim`` unknowns).
     """
-    merged = merge_params("diffusion-systems", params, DEFAULTS)
+    params = {key: value for key, value in params.items() if not (key in RANGES and value is None)}
+    merged = merge_params("diffusion-systems", params, {**DEFAULTS, **dict.fromkeys(RANGES)})
+    for key, fixed in RANGES.items():
+        if key in params and fixed in params:
+            raise ConfigError(f"give {fixed} or {key}, not both ({fixed} is the value of every sample, {key} the "
+                              f"range each sample's {fixed} is drawn from)")
+        if key in params:
+            merged[key] = _range(key, params[key])
+            del merged[fixed]
+        else:
+            del merged[key]
     if not isinstance(res, int) or isinstance(res, bool) or res < 2:
         raise ConfigError(f"res (interior nodes per axis) must be an integer of at least 2, got {res!r}")
     if merged["dim"] not in DIMS or isinstance(merged["dim"], bool):
@@ -70,16 +93,69 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"res={res} in {merged['dim']}D gives {_nnz(res, merged['dim'])} nonzeros, more than "
                           f"int32 indices can address")
     for key in ("contrast", "alpha", "tau"):
+        if key not in merged:  # drawn per sample from its range
+            continue
         if not isinstance(merged[key], (int, float)) or isinstance(merged[key], bool):
             raise ConfigError(f"{key} must be a number, got {merged[key]!r}")
         merged[key] = float(merged[key])
-    if not 1.0 <= merged["contrast"] < math.inf:
+    if "contrast" in merged and not 1.0 <= merged["contrast"] < math.inf:
         raise ConfigError(f"contrast (max a / min a) must be finite and at least 1, got {merged['contrast']}")
-    if not (merged["alpha"] > 0 and merged["tau"] > 0):
-        raise ConfigError(f"alpha and tau must be positive, got alpha={merged['alpha']}, tau={merged['tau']}")
+    for key in ("alpha", "tau"):
+        if key in merged and not merged[key] > 0:
+            raise ConfigError(f"{key} must be positive, got {key}={merged[key]}")
+    if "contrast_range" in merged and not merged["contrast_range"][0] >= 1.0:
+        raise ConfigError(f"contrast_range must lie in [1, inf) (a contrast is max a / min a), got "
+                          f"{merged['contrast_range']}")
+    for key in ("tau_range", "alpha_range"):
+        if key in merged and not merged[key][0] > 0:
+            raise ConfigError(f"{key} must hold positive numbers, got {merged[key]}")
     if merged["rhs"] not in RHS_KINDS:
         raise ConfigError(f"unknown rhs {merged['rhs']!r}; choose one of {', '.join(RHS_KINDS)}")
     return merged
+
+
+def _range(key: str, value: Any) -> list[float]:
+    """``[lo, hi]`` with ``lo <= hi``, finite; strings that spell numbers count (YAML 1.1 reads ``1e6`` as one)."""
+    def number(v: Any) -> float | None:
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, str):
+            try:
+                return float(v)
+            except ValueError:
+                return None
+        return None
+
+    items = list(value) if isinstance(value, (list, tuple)) else None
+    bounds = [number(v) for v in items] if items is not None else None
+    if bounds is None or len(bounds) != 2 or any(b is None or not math.isfinite(b) for b in bounds):
+        raise ConfigError(f"{key} must be two finite numbers [lo, hi], got {value!r}")
+    if bounds[0] > bounds[1]:
+        raise ConfigError(f"{key} must have lo <= hi, got [{bounds[0]:g}, {bounds[1]:g}]")
+    return bounds
+
+
+def sample_hyperparameters(seed: int, index: int, params: dict[str, Any]) -> dict[str, float]:
+    """``{"contrast", "alpha", "tau"}`` of sample ``index``: the fixed values, or draws from the ranges.
+
+    ``params`` are checked parameters (:func:`check_params`). Ranges draw from
+    ``default_rng([seed, index, 1])``, three uniforms always taken in the order contrast, tau, alpha
+    (so one range's draw does not depend on whether another is given); ``contrast_range`` and
+    ``tau_range`` are log-uniform, ``alpha_range`` uniform.
+    """
+    out = {fixed: float(params[fixed]) for fixed in RANGES.values() if fixed in params}
+    if any(key in params for key in RANGES):
+        uniforms = dict(zip(("contrast_range", "tau_range", "alpha_range"),
+                            np.random.default_rng([int(seed), int(index), 1]).random(3)))
+        for key, fixed in RANGES.items():
+            if key in params:
+                lo, hi = params[key]
+                u = float(uniforms[key])
+                out[fixed] = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if key in LOG_UNIFORM \
+                    else lo + u * (hi - lo)
+    return out
 
 
 def _nnz(res: int, dim: int) -> int:
@@ -103,18 +179,20 @@ def sample_coefficient(seed: int, index: int, res: int, params: dict[str, Any],
     """The coefficient ``a`` of sample ``index`` at the ``(res + 2,) * dim`` nodes, boundary included.
 
     ``log a`` is a cosine GRF rescaled to ``[0, log(contrast)]``; ``rng`` (default
-    ``sample_rng(seed, index)``) supplies its coefficients.
+    ``sample_rng(seed, index)``) supplies its coefficients; contrast, ``alpha`` and ``tau`` are the
+    sample's (:func:`sample_hyperparameters`).
     """
     rng = sample_rng(seed, index) if rng is None else rng
+    hyper = sample_hyperparameters(seed, index, params)
     size = res + 2
     dim = params.get("dim", 2)
     modes = min(size, MAX_MODES[dim])
     if dim == 2:
-        z = cosine_grf(rng.standard_normal((1, modes, modes)), size, alpha=params["alpha"], tau=params["tau"])[0]
+        z = cosine_grf(rng.standard_normal((1, modes, modes)), size, alpha=hyper["alpha"], tau=hyper["tau"])[0]
     else:
-        z = _cosine_grf_3d(rng.standard_normal((modes, modes, modes)), size, alpha=params["alpha"], tau=params["tau"])
+        z = _cosine_grf_3d(rng.standard_normal((modes, modes, modes)), size, alpha=hyper["alpha"], tau=hyper["tau"])
     z = (z - z.min()) / max(z.max() - z.min(), 1e-300)
-    return np.exp(z * math.log(params["contrast"]))
+    return np.exp(z * math.log(hyper["contrast"]))
 
 
 def _assemble(a: np.ndarray, res: int, dim: int) -> sp.csr_matrix:
