@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     pts.add_argument("--time", default=None, help="with --expr: a time range lo:hi (adds the coordinate t)")
     pts.add_argument("--n", type=int, default=None, help="with --expr: samples")
     pts.add_argument("--points", type=int, default=None, help="with --expr: points per sample (uniform in the box)")
-    pts.add_argument("--seed", type=int, default=0)
+    pts.add_argument("--seed", type=int, default=None, help="with --expr: random seed (default 0)")
     pts.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     plot = data_sub.add_parser("plot", help="draw one sample of a dataset into a PNG file")
     plot.add_argument("file", type=Path)
@@ -280,7 +280,7 @@ def _cmd_data(args, log: logging.Logger) -> int:
             raise ConfigError("sciml data points needs --from FILE or --expr EXPRESSION (one of them)")
         if args.source is not None:
             stray = [f for f, v in (("--box", args.box), ("--time", args.time), ("--n", args.n),
-                                    ("--points", args.points)) if v is not None]
+                                    ("--points", args.points), ("--seed", args.seed)) if v is not None]
             if stray:
                 raise ConfigError(f"{', '.join(stray)} go with --expr, not --from")
             path = points_from_store(args.source, args.out, field=args.field, force=args.force)
@@ -291,7 +291,7 @@ def _cmd_data(args, log: logging.Logger) -> int:
             if args.field is not None:
                 raise ConfigError("--field goes with --from, not --expr")
             path = points_from_expression(args.out, args.expr, box=args.box, time=args.time, n=args.n,
-                                          n_points=args.points, seed=args.seed, force=args.force)
+                                          n_points=args.points, seed=args.seed or 0, force=args.force)
         print(f"wrote {path}")
         return 0
     if args.data_command == "plot":
@@ -343,7 +343,7 @@ def _cmd_eval(args, log: logging.Logger) -> int:
             print(f"  {row['precond']:10s} {row['mean_iterations']:10.1f} {row['mean_setup_s']:9.4f} "
                   f"{row['mean_solve_s']:9.4f} {row['mean_total_s']:9.4f}"
                   f"{'' if row['all_converged'] else '  (not all converged)'}")
-    elif "rel_l2" in result:
+    elif "fourier_bands" in result:  # a field model on a grid
         def band(key: str) -> str:
             return "-" if result.get(key) is None else f"{result[key]:.3g}"
 
@@ -351,8 +351,10 @@ def _cmd_eval(args, log: logging.Logger) -> int:
               f"rel_l2 {result['rel_l2']:.4g}  nrmse {result['nrmse']:.4g}  rmse {result['rmse']:.4g}  "
               f"max error {result['max_error']:.4g}  "
               f"fourier low/mid/high {band('fourier_low')}/{band('fourier_mid')}/{band('fourier_high')}")
-    else:  # a model with its own evaluation (rollout metrics ...)
+    else:  # rollout metrics, point sets ...: the scalars, then the per-step errors of a rollout
         print(json.dumps({k: v for k, v in result.items() if not isinstance(v, (list, dict))}, indent=2))
+        if result.get("per_step_rel_l2"):
+            print("  per-step rel_l2: " + " ".join(f"{v:.3g}" for v in result["per_step_rel_l2"]))
     if not args.json and "overall" in result:
         o = result["overall"]
         print(f"  per sample (mean over {result['n_samples']}): rel_l2 {o['rel_l2']:.4g}  nrmse {o['nrmse']:.4g}  "

@@ -17,7 +17,6 @@ from sciml.io import load_checkpoint, write_json
 from sciml.registry import resolve_model
 from sciml.train.evaluation import data_identity, field_metrics, resolution_table
 from sciml.train.losses import FOURIER_BANDS
-from sciml.train.spec import build_model, read_model_file
 from sciml.train.trainer import TrainConfig, Trainer
 
 __all__ = ["train_model", "evaluate_run", "evaluate_resolutions", "resolution_table", "load_model"]
@@ -25,15 +24,17 @@ __all__ = ["train_model", "evaluate_run", "evaluate_resolutions", "resolution_ta
 
 def load_model(path: str | os.PathLike, *, which: str = "best", map_location: str | torch.device = "cpu"
                ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a trained model from a run directory (``best.pt`` or ``model.pt``) or a model file.
+    """The module of :func:`sciml.load` (eval mode) and its metadata.
 
     Returns
     -------
-    (model in eval mode, the checkpoint payload without the weights)
+    (model in eval mode, ``TrainedModel.metadata`` with ``model_config``: ``model_name``, ``epoch``,
+    ``metrics``, ``file``, ``data`` ...)
     """
-    payload = read_model_file(path, which=which, map_location=map_location)
-    model = build_model(resolve_model(payload["model_name"]), payload)
-    return model, {k: v for k, v in payload.items() if k != "model"}
+    from sciml.trained import load
+
+    trained = load(path, which=which, device=map_location)
+    return trained.module, {**trained.metadata, "model_config": trained.config}
 
 
 def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.PathLike, *,
@@ -120,7 +121,12 @@ def evaluate_run(run: str | os.PathLike, data_path: str | os.PathLike, *, which:
     if "resolution" in own:
         result.setdefault("train_resolution", trained_on.get("train_resolution"))
         result.setdefault("pde", (getattr(data, "attrs", None) or {}).get("pde"))
-    result.update({"layout": trained.layouts[0], "per_sample": generic["per_sample"], "overall": generic["overall"],
+    from sciml.data.layouts import detect_layout
+    from sciml.data.store import open_store
+
+    with open_store(data_path) as store:
+        layout = detect_layout(store)
+    result.update({"layout": layout, "per_sample": generic["per_sample"], "overall": generic["overall"],
                    "max_error": generic["overall"]["max_error"]})
     for key in ("rel_l2", "nrmse", "rmse", "n_samples"):
         result.setdefault(key, generic["overall"].get(key, generic.get(key)))

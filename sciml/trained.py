@@ -23,7 +23,7 @@ from torch import nn
 
 from sciml._errors import ConfigError, DataError
 
-__all__ = ["TrainedModel", "load", "predict_file", "points_outside_domain"]
+__all__ = ["TrainedModel", "load", "predict_file"]
 
 log = logging.getLogger("sciml.predict")
 
@@ -105,9 +105,11 @@ class TrainedModel:
 
     def points_outside(self, data: Any) -> int:
         """How many points of a point-set ``data`` lie outside the box of the training points (0 when the
-        model records none, or for kinds that read no point sets)."""
+        model records none)."""
+        from sciml.data.points import points_outside_domain
+
         domain = (self.metadata.get("data") or {}).get("domain")
-        if not domain or not hasattr(data, "read"):
+        if not domain:
             return 0
         total = 0
         for start in range(0, len(data), 256):
@@ -176,21 +178,6 @@ def load(path: str | os.PathLike, *, which: str = "best", device: str | torch.de
     return TrainedModel(spec.name, module, _metadata(path, payload, spec), spec, dev)
 
 
-def points_outside_domain(points: np.ndarray, counts: np.ndarray, domain: dict[str, Any] | None,
-                          *, tolerance: float = 1e-9) -> int:
-    """How many of ``points (B, P, dim)`` (``counts`` used per sample) lie outside the training box
-    ``domain = {"lower": [...], "upper": [...]}`` (0 when the model records none)."""
-    if not domain:
-        return 0
-    lower, upper = np.asarray(domain["lower"]), np.asarray(domain["upper"])
-    span = np.maximum(upper - lower, 1.0) * tolerance
-    outside = 0
-    for p, c in zip(points, counts):
-        q = p[:c]
-        outside += int(np.any((q < lower - span) | (q > upper + span), axis=1).sum())
-    return outside
-
-
 def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str | os.PathLike, *,
                  which: str = "best", device: str = "cpu", batch_size: int = 32, vtk: str | os.PathLike | None = None,
                  force: bool = False, on_batch: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -207,20 +194,30 @@ def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str 
     ``{"written_to", "n_samples", "layout", "vtk_files", "warnings", "seconds"}``
     """
     from sciml.data.layouts import detect_layout
-    from sciml.data.store import StoreWriter, open_store
+    from sciml.data.store import StoreWriter, open_store, partial_path
+    from sciml.train.inference import Inference
 
     out = Path(out)
     if out.exists() and not force:
         raise DataError(f"{out} already exists; pass --force to overwrite it")
     if Path(data_path).resolve() == out.resolve():
         raise DataError(f"--out {out} is the input file; choose another name")
+    if partial_path(out).exists() and not force:
+        raise DataError(f"{partial_path(out)} exists (another prediction under way, or one that was killed); "
+                        f"remove it or pass --force")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive integer, got {batch_size!r}")
     if vtk is not None:
         vtk = Path(vtk)
-        if vtk.exists() and (not vtk.is_dir() or (any(vtk.iterdir()) and not force)):
-            raise DataError(f"--vtk {vtk} exists and is not an empty directory; pass --force to write into it")
+        if vtk.exists() and not vtk.is_dir():
+            raise DataError(f"--vtk {vtk} is a file; it names a directory for one ParaView file per sample")
+        if vtk.is_dir() and any(vtk.iterdir()) and not force:
+            raise DataError(f"--vtk {vtk} is not empty; pass --force to write into it")
     tic = time.perf_counter()
     model = load(run, which=which, device=device)
     data = model.open(data_path)
+    if vtk is not None and type(model.inference).export is Inference.export:
+        raise DataError(f"a {model.name} model has no ParaView export yet; drop --vtk")
     warnings = model.inference.warnings(model.module, data, model.metadata.get("data") or {})
     for sentence in warnings:
         log.warning("%s", sentence)
@@ -236,27 +233,28 @@ def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str 
         attrs["predicted_by"] = json.dumps({"run": str(run), "model_name": model.name, "model_file": which,
                                             "epoch": model.metadata.get("epoch"), "data": str(data_path)})
         n = source.n_samples
-        with StoreWriter(out, n_samples=n, fields={**fields, **added}, pde=source.attrs["pde"],
-                         params=source.attrs["params"], generator=source.attrs["generator"],
-                         seed=int(source.attrs["seed"]), coords=coords, attrs=attrs, force=force) as writer:
-            vtk_files: list[str] = []
-            for batch in _batches(model, data, batch_size):
-                block = {name: source.read(name, slice(batch.indices[0], batch.indices[-1] + 1)) for name in fields}
-                block["prediction"] = batch.prediction.astype(np.dtype(added["prediction"][1]))
-                for name, values in batch.extra.items():
-                    if name in added:
-                        block[name] = np.asarray(values).astype(np.dtype(added[name][1]))
-                writer.write(block)
-                if vtk is not None:
-                    vtk.mkdir(parents=True, exist_ok=True)
-                    vtk_files += model.inference.export(data, batch, vtk)
-                if on_batch is not None:
-                    on_batch(writer.n_written, n)
-    outside = model.points_outside(data) if "points" in model.layouts else 0
-    if outside:
-        sentence = (f"{outside} points of {data_path} lie outside the domain the model was trained on; their "
-                    f"predictions are extrapolations")
-        log.warning("%s", sentence)
-        warnings.append(sentence)
+        vtk_files: list[str] = []
+        try:
+            with StoreWriter(out, n_samples=n, fields={**fields, **added}, pde=source.attrs["pde"],
+                             params=source.attrs["params"], generator=source.attrs["generator"],
+                             seed=int(source.attrs["seed"]), coords=coords, attrs=attrs, force=force) as writer:
+                for batch in _batches(model, data, batch_size):
+                    block = {name: source.read(name, slice(batch.indices[0], batch.indices[-1] + 1))
+                             for name in fields}
+                    block["prediction"] = batch.prediction.astype(np.dtype(added["prediction"][1]))
+                    for name, values in batch.extra.items():
+                        if name in added:
+                            block[name] = np.asarray(values).astype(np.dtype(added[name][1]))
+                    writer.write(block)
+                    if vtk is not None:
+                        vtk.mkdir(parents=True, exist_ok=True)
+                        vtk_files += model.inference.export(data, batch, vtk)
+                    if on_batch is not None:
+                        on_batch(writer.n_written, n)
+        except BaseException:  # a prediction is cheap to redo: leave nothing half-written (it has no --resume)
+            partial_path(out).unlink(missing_ok=True)
+            for file in vtk_files:
+                Path(file).unlink(missing_ok=True)
+            raise
     return {"written_to": str(out), "n_samples": n, "layout": layout, "vtk_files": vtk_files, "warnings": warnings,
             "seconds": time.perf_counter() - tic}

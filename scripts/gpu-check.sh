@@ -25,7 +25,9 @@ print("torch", torch.__version__, "cuda", torch.cuda.is_available(), torch.cuda.
 PY
 status=0
 # 1. CUDA tests: the ones that skip on CPU machines
-timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" tests 2>&1 | tail -20 | tee "$OUT/cuda-tests.txt"
+timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" tests > "$OUT/cuda-tests.txt" 2>&1 \
+  || { echo "CUDA tests: FAILED"; status=1; }
+tail -5 "$OUT/cuda-tests.txt"
 # 2. the CUDA paths of the experiments and of sciml solve / predict
 for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson; do
   timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
@@ -34,12 +36,16 @@ done
 python3 - <<'PY' 2>&1 | tee "$OUT/solve-cuda.txt"
 import scipy.sparse as sp, subprocess, sys
 from sciml.gallery import poisson2d
+failed = False
 sp.save_npz("/tmp/gpu-A.npz", poisson2d(256).tocsr())
 for p in ("none", "jacobi", "ic0", "amg-rs"):
     r = subprocess.run([sys.executable, "-m", "sciml", "solve", "/tmp/gpu-A.npz", "--precond", p, "--device", "cuda", "--json"],
                        capture_output=True, text=True)
     print(p, r.returncode, r.stdout[-400:] if r.returncode == 0 else r.stderr[-400:])
+    failed = failed or r.returncode != 0
+sys.exit(1 if failed else 0)
 PY
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "solve on cuda: FAILED"; status=1; }
 # 3. benchmarks with the device (each suite measures its own CPU baseline in the same run)
 for suite in linalg precond; do
   timeout 200 python3 -m sciml --threads 4 bench "$suite" --quick --out "$OUT/bench-$suite.json" --force \

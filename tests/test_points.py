@@ -45,10 +45,20 @@ def test_expression_points_hold_the_expression_at_their_points(tmp_path):
     ("x + foo", "unknown name 'foo'"),
     ("x +", "is not valid"),
     ("'a' * 3", "non-numeric constant"),
+    ("0 < x < 1", "chains comparisons"),
+    ("x if x > 0 else 0", "uses IfExp"),
 ])
 def test_expressions_are_data_not_code(text, message):
     with pytest.raises(ConfigError, match=message):
         compile_expression(text, ("x",))
+
+
+def test_comparisons_and_where_work_elementwise_and_a_non_finite_target_leaves_no_file(tmp_path):
+    step = compile_expression("where(x < 0.5, 1.0, 2.0) + (x > 0.75)", ("x",))
+    np.testing.assert_array_equal(step(x=np.array([0.1, 0.6, 0.9])), [1.0, 2.0, 3.0])
+    with pytest.raises(DataError, match="is not finite at some points"):
+        points_from_expression(tmp_path / "log.h5", "log(x - 0.5)", box="0:1", n=2, n_points=64)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_grid_and_trajectory_stores_become_point_sets(tmp_path):

@@ -8,6 +8,8 @@ import json
 import logging
 import re
 
+import time
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -118,12 +120,24 @@ def test_any_preconditioner_can_be_guarded_and_a_non_spd_one_falls_back(matrix):
     assert not dropped.learned_estimate.spd and dropped.as_dict()["learned"]["predicted_iterations"] is None
 
 
+class SlowExact(Exact):
+    """The exact preconditioner at 0.2 s an application: the fewest iterations, the most time."""
+
+    name = "slow-exact"
+
+    def _apply(self, R):
+        time.sleep(0.2)
+        return super()._apply(R)
+
+
 def test_time_criterion_weighs_iterations_by_the_measured_cost_per_step(matrix):
-    ssor = LearnedPreconditioner(untrained(), matrix)
-    result = guard(ssor, matrix, fallback="jacobi", criterion="time")
-    learned, fallback = result.learned_estimate, result.fallback_estimate
-    assert (result.decision == "fallback") == (learned.predicted_seconds > fallback.predicted_seconds)
-    assert "ms of PCG" in result.reason
+    # one or two slow steps against some tens of Jacobi steps of well under a millisecond each: the
+    # iteration criterion keeps the slow one, the time criterion does not
+    by_iterations = guard(SlowExact(matrix), matrix, fallback="jacobi", criterion="iterations")
+    by_time = guard(SlowExact(matrix), matrix, fallback="jacobi", criterion="time")
+    assert by_iterations.decision == "learned" and by_time.decision == "fallback"
+    assert by_time.learned_estimate.predicted_seconds > 10 * by_time.fallback_estimate.predicted_seconds
+    assert "ms of PCG" in by_time.reason
 
 
 def test_fallback_none_skips_the_check(matrix):

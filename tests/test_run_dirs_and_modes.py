@@ -53,13 +53,19 @@ def test_a_directory_that_is_not_a_run_is_refused_unless_forced_and_its_files_ar
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("my notes")
-    (out / "model.pt").write_bytes(b"not ours")  # a name the trainer writes, but this is not a run
+    (out / "config.yaml").write_text("lr: 3\n")  # a user's config: not a run (a run's records sciml_version)
     args = ["train", "fno", "--data", str(darcy_files["train"]), "--out", str(out), "--set", "modes=2", *SMALL]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "is not a sciml run and is not empty (model.pt, notes.txt)" in err and "--force" in err
-    assert sorted(p.name for p in out.iterdir()) == ["model.pt", "notes.txt"]
-    assert (out / "model.pt").read_bytes() == b"not ours"
+    assert "is not a sciml run but holds config.yaml, which a run writes; move it away" in err
+    assert main([*args, "--force"]) == 2  # --force writes beside a user's files, never over them
+    capsys.readouterr()
+    assert (out / "config.yaml").read_text() == "lr: 3\n"
+    (out / "config.yaml").unlink()
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "is not a sciml run and is not empty (notes.txt)" in err and "--force" in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
     assert main(["--quiet", *args, "--force"]) == 0
     assert (out / "notes.txt").read_text() == "my notes" and (out / "checkpoint.pt").exists()
     # the directory is a run now: --force replaces the run's files and still keeps the rest

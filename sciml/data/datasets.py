@@ -114,10 +114,10 @@ class PairDataset(StoreDataset):
         *spatial)`` (``None`` for a file without outputs), one HDF5 read per field."""
         return self._read([int(i) for i in indices])
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, y = self._read([int(index)])
-        return x[0], y[0]
+        return x[0], None if y is None else y[0]
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         x, y = self._read([int(i) for i in indices])
-        return list(zip(x, y))
+        return list(zip(x, y)) if y is not None else [(xi, None) for xi in x]

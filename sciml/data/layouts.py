@@ -44,7 +44,7 @@ def detect_layout(store: Any) -> str | None:
 
 
 def describe_layouts(names: tuple[str, ...] | list[str]) -> str:
-    """``"layout 'pairs': input/output grid pairs (...)"`` joined for several names."""
+    """The descriptions of the layouts ``names`` (:data:`LAYOUTS`), joined by "or"."""
     return " or ".join(f"{LAYOUTS[name]}" for name in names)
 
 

@@ -30,24 +30,24 @@ from sciml._errors import ConfigError, DataError
 from sciml.data.store import StoreWriter, open_store
 
 __all__ = ["PointSet", "read_point_set", "write_point_set", "points_from_expression", "points_from_store",
-           "compile_expression", "point_bounds", "check_point_store", "COORDINATE_NAMES"]
+           "compile_expression", "point_bounds", "points_outside_domain", "check_point_store", "COORDINATE_NAMES"]
 
 COORDINATE_NAMES = ("x", "y", "z")
 _FUNCTIONS = {name: getattr(np, name) for name in ("sin", "cos", "tan", "exp", "log", "sqrt", "abs", "tanh",
                                                    "sinh", "cosh", "arctan", "arcsin", "arccos", "arctan2",
-                                                   "minimum", "maximum", "sign", "floor", "ceil", "heaviside")}
+                                                   "minimum", "maximum", "sign", "floor", "ceil", "heaviside",
+                                                   "where")}
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 _NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Load, ast.Constant, ast.Add, ast.Sub,
-          ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
-          ast.IfExp)
+          ast.Mult, ast.Div, ast.Pow, ast.Mod, ast.USub, ast.UAdd, ast.Compare, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
 def compile_expression(text: str, variables: tuple[str, ...]) -> Callable[..., np.ndarray]:
     """A numpy function of ``variables`` from an arithmetic expression such as ``"sin(pi*x)*exp(-t)"``.
 
-    Only numbers, the variables, ``pi``, ``e``, arithmetic, comparisons, ``a if c else b`` and the
-    numpy functions sin, cos, tan, exp, log, sqrt, abs, tanh, ... are allowed: the expression is
-    data, never code to run.
+    Only numbers, the variables, ``pi``, ``e``, arithmetic, single comparisons (``x < 0.5``, elementwise)
+    and the numpy functions sin, cos, tan, exp, log, sqrt, abs, tanh, ..., ``where(c, a, b)`` are
+    allowed: the expression is data, never code to run.
     """
     try:
         tree = ast.parse(text, mode="eval")
@@ -63,6 +63,8 @@ def compile_expression(text: str, variables: tuple[str, ...]) -> Callable[..., n
                               f"{', '.join(variables)}; functions: {', '.join(_FUNCTIONS)}; constants: pi, e")
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS):
             raise ConfigError(f"expression {text!r} calls something that is not one of {', '.join(_FUNCTIONS)}")
+        if isinstance(node, ast.Compare) and len(node.ops) > 1:
+            raise ConfigError(f"expression {text!r} chains comparisons; write (a < x) * (x < b) or where(...)")
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float)):
             raise ConfigError(f"expression {text!r} holds the non-numeric constant {node.value!r}")
     code = compile(tree, "<expression>", "eval")
@@ -168,6 +170,21 @@ def point_bounds(points: np.ndarray, counts: np.ndarray | None = None) -> tuple[
     return flat.min(axis=0), flat.max(axis=0)
 
 
+def points_outside_domain(points: np.ndarray, counts: np.ndarray, domain: dict[str, Any] | None,
+                          *, tolerance: float = 1e-9) -> int:
+    """How many of ``points (B, P, dim)`` (``counts`` used per sample) lie outside the training box
+    ``domain = {"lower": [...], "upper": [...]}`` (0 when the model records none)."""
+    if not domain:
+        return 0
+    lower, upper = np.asarray(domain["lower"]), np.asarray(domain["upper"])
+    span = np.maximum(upper - lower, 1.0) * tolerance
+    outside = 0
+    for p, c in zip(points, counts):
+        q = p[:c]
+        outside += int(np.any((q < lower - span) | (q > upper + span), axis=1).sum())
+    return outside
+
+
 def write_point_set(out: str | os.PathLike, blocks: Iterator[dict[str, np.ndarray]], *, n: int, n_points: int,
                     dim: int, channels: int, coordinate_names: list[str], pde: str, params: dict[str, Any],
                     generator: str, seed: int, input_channels: int = 0, padded: bool = False,
@@ -186,12 +203,20 @@ def write_point_set(out: str | os.PathLike, blocks: Iterator[dict[str, np.ndarra
     attrs = {"layout": "points", "coordinate_names": json.dumps(list(coordinate_names))}
     if param_names:
         attrs["param_names"] = json.dumps(list(param_names))
-    with StoreWriter(out, n_samples=n, fields=fields, pde=pde, params=params, generator=generator, seed=seed,
-                     attrs=attrs, force=force) as writer:
-        for block in blocks:
-            writer.write(block)
-            if on_block is not None:
-                on_block(writer.n_written, n)
+    from sciml.data.store import partial_path
+
+    ours = force or not partial_path(out).exists()  # a partial file that was there before is not ours to remove
+    try:
+        with StoreWriter(out, n_samples=n, fields=fields, pde=pde, params=params, generator=generator, seed=seed,
+                         attrs=attrs, force=force) as writer:
+            for block in blocks:
+                writer.write(block)
+                if on_block is not None:
+                    on_block(writer.n_written, n)
+    except BaseException:
+        if ours:  # cheap to make again: leave no partial file (point sets have no --resume)
+            partial_path(out).unlink(missing_ok=True)
+        raise
     return Path(out)
 
 

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import math
 import os
+
+import numpy as np
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -104,9 +106,16 @@ def load_recipe(path: str | os.PathLike) -> Recipe:
         res = _positive_int(entry.get("res", data["res"]), f"{where}.res")
         params = {**base_params, **(entry.get("params") or {})}
         module.check_params(res, dict(params))  # unknown or invalid parameters: refused now
-        splits.append(Split(name=str(name), n=_positive_int(entry.get("n"), f"{where}.n"),
-                            seed=_positive_int(entry.get("seed", 0), f"{where}.seed", minimum=0), res=res,
-                            params=params))
+        if "seed" not in entry:
+            raise ConfigError(f"{where} has no seed; every split names its own (two splits with one seed, "
+                              f"resolution and parameters hold the same samples)")
+        split = Split(name=str(name), n=_positive_int(entry.get("n"), f"{where}.n"),
+                      seed=_positive_int(entry["seed"], f"{where}.seed", minimum=0), res=res, params=params)
+        twin = next((s for s in splits if (s.seed, s.res, s.params) == (split.seed, split.res, split.params)), None)
+        if twin is not None:
+            raise ConfigError(f"{where} has the seed, resolution and parameters of split {twin.name!r}: the two "
+                              f"would hold the same samples; give it another seed")
+        splits.append(split)
     return Recipe(name=str(data["name"]), paper=str(data.get("paper", "")),
                   description=str(data.get("description", "")), pde=str(data["pde"]), splits=tuple(splits),
                   path=str(path))
@@ -125,10 +134,9 @@ def split_bytes(recipe: Recipe, split: Split) -> int:
 
     module = resolve_pde(recipe.pde)
     params = module.check_params(split.res, dict(split.params))
-    size = {"float32": 4, "float64": 8, "int32": 4, "int64": 8, "int8": 1, "uint8": 1, "bool": 1}
     total = 0
     for shape, dtype in module.fields(split.res, params).values():
-        total += math.prod(shape) * size.get(str(dtype), 8)
+        total += math.prod(shape) * np.dtype(dtype).itemsize
     return total * split.n
 
 

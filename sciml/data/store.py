@@ -216,6 +216,8 @@ class Store:
             raise DataError(f"{self.path} has no field {name!r}; it has {', '.join(self._file.keys())}")
         try:
             dataset = self._file[name]
+            if dataset.shape == ():  # a scalar entry (a mesh store's cell_type)
+                return dataset[()]
             if isinstance(index, (list, np.ndarray)) and len(index) > 0:
                 # h5py's point selection is ~20x slower than reading the contiguous runs as slices
                 index = np.asarray(index, dtype=np.int64)

@@ -94,6 +94,9 @@ def _merge(default: Any, given: Any, siblings: list[Any], where: str) -> Any:
         for key, value in given.items():
             if key not in known:
                 raise ConfigError(f"unknown key {where}.{key}; known keys there: {', '.join(known)}")
+            if value is None:  # `key: null` drops the default (contrast, to draw contrast_range instead)
+                merged.pop(key, None)
+                continue
             merged[key] = _merge(merged.get(key), value, known[key], f"{where}.{key}")
         return merged
     examples = [s for s in siblings if s is not None]
@@ -121,7 +124,8 @@ def experiment_config(name: str, scale: str, config_file: str | os.PathLike | No
 
     ``config_file`` has the shipped file's layout (sections ``smoke``/``small``/``paper``; the one
     of ``scale`` is used and must be there) or holds one scale's keys alone. Only keys the shipped
-    file uses (at any scale) are accepted, with values of the same kind; the rest keep their defaults.
+    file uses (at any scale) are accepted, with values of the same kind; the rest keep their defaults;
+    ``key: null`` drops a default key.
     """
     from sciml.config import load_yaml
 

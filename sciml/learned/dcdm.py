@@ -673,7 +673,7 @@ class DCDMMethod:
         return {"loss": self._loss(batch, "sum")}
 
 
-# -- the "dcdm" ModelSpec (sciml.train.models.MODELS) ----------------------------------------------------
+# -- the pieces of the "dcdm" ModelSpec (SPEC, listed in sciml.registry) ----------------------------------------------------
 def spec_complete_config(config: DCDMConfig, data: SpectralRHSDataset) -> DCDMConfig:
     """Fill ``n_dims`` from the data (or check it) and hand the right-hand-side settings to the data."""
     from dataclasses import replace

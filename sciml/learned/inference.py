@@ -36,7 +36,8 @@ class SystemsInference(Inference):
         self.kind = kind
         self.natural_input = ("A (scipy sparse SPD, n x n) -> the preconditioner M (M.apply(r), "
                               "M.as_linear_operator())" if kind == "neural-pcg" else
-                              "A (scipy sparse SPD, n x n), b (n,) -> SolveResult (x, converged, iterations, ...)")
+                              "A (scipy sparse SPD, n x n), b (n,) -> SolveResult (x, converged, iterations, ...), "
+                              f"||b - A x|| <= rtol ||b|| (default {RTOL:g})")
 
     def open(self, path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any]) -> Any:
         from sciml.data.pdes.diffusion_systems import load_systems
@@ -86,19 +87,20 @@ class SystemsInference(Inference):
                 target[k, :n] = data.solution(index)
         return SampleBatch(indices, pred, target, mask=mask, extra={"iterations": iterations})
 
-    def predict(self, model: nn.Module, A: Any, b: Any = None) -> Any:
+    def predict(self, model: nn.Module, A: Any, b: Any = None, *, rtol: float = RTOL) -> Any:
+        device = next(model.parameters()).device
         if self.kind == "neural-pcg":
             if b is not None:
                 raise ConfigError("a neural-pcg model predicts a preconditioner for A: predict(A); solve with "
                                   "sciml.linalg.pcg(A, b, M) or scipy's cg(A, b, M=M.as_linear_operator())")
             from sciml.learned.neural_pcg import LearnedPreconditioner
 
-            return LearnedPreconditioner(model, A)
+            return LearnedPreconditioner(model, A, device=device)
         if b is None:
             raise ConfigError("a dcdm model solves A x = b: predict(A, b)")
         from sciml.learned.dcdm import DCDMSolver
 
-        return DCDMSolver(model).solve(A, torch.as_tensor(np.asarray(b, dtype=np.float64)))
+        return DCDMSolver(model, rtol=rtol).solve(A, torch.as_tensor(np.asarray(b, dtype=np.float64)))
 
     def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
         A = data.matrix(0)

@@ -41,6 +41,14 @@ def _grid_axes(path: Path, spatial: tuple[int, ...]) -> list[np.ndarray]:
                 len(store.read(name)) == size else np.linspace(0.0, 1.0, size) for name, size in zip(names, spatial)]
 
 
+def _field_dtype(path: Path, name: str, default: str = "float32") -> str:
+    """The stored dtype of field ``name`` (predictions are written in the reference's precision)."""
+    from sciml.data.store import open_store
+
+    with open_store(path) as store:
+        return str(store.fields[name][1]) if name in store.fields else default
+
+
 def _check_pde(path: Any, pde: str | None, metadata: dict[str, Any]) -> None:
     trained = metadata.get("pde")
     if trained and pde and pde != trained:
@@ -82,11 +90,11 @@ class GridPairInference(Inference):
         return data.has_output
 
     def prediction_fields(self, model: nn.Module, data: Any) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {"prediction": ((model.config.out_channels, *data.spatial), "float32")}
+        return {"prediction": ((model.config.out_channels, *data.spatial), _field_dtype(data.path, "output"))}
 
     @torch.no_grad()
     def predict_samples(self, model: nn.Module, data: Any, indices: list[int], device: torch.device) -> SampleBatch:
-        x, y = data._read(indices)
+        x, y = data.read(indices)
         pred = model.to(device)(x.to(device)).double().cpu().numpy()
         return SampleBatch(indices, pred, None if y is None else y.double().numpy(), channel_axis=0)
 
@@ -101,7 +109,7 @@ class GridPairInference(Inference):
         return model(x)
 
     def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        x, _ = data._read([0])
+        x, _ = data.read([0])
         return (x,), {}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
@@ -111,7 +119,7 @@ class GridPairInference(Inference):
         written = []
         for k, index in enumerate(batch.indices):
             fields = {}
-            x, _ = data._read([index])
+            x, _ = data.read([index])
             for c, values in enumerate(x[0].double().numpy()):
                 fields[f"input_{c}"] = values.reshape(-1)
             for c in range(batch.prediction.shape[1]):
@@ -137,7 +145,8 @@ class RolloutInference(Inference):
         from sciml.data.trajectories import TrajectoryDataset
         from sciml.operators.autoregressive import check_data
 
-        data = TrajectoryDataset(path)
+        dtype = torch.float64 if _field_dtype(Path(path), "tensor") == "float64" else torch.float32
+        data = TrajectoryDataset(path, dtype=dtype)  # the frames not predicted are copied exactly
         check_data(model.config, data, horizon=model.config.horizon, what="evaluated on")
         return data
 
@@ -147,7 +156,7 @@ class RolloutInference(Inference):
 
     def prediction_fields(self, model: nn.Module, data: Any) -> dict[str, tuple[tuple[int, ...], str]]:
         shape = (data.n_times, *((data.channels,) if data.has_channel_axis else ()), *data.spatial)
-        return {"prediction": (shape, "float32")}
+        return {"prediction": (shape, _field_dtype(data.path, "tensor"))}
 
     def prediction_attrs(self, model: nn.Module, data: Any) -> dict[str, Any]:
         _, start, stop = self._window(model)
@@ -163,7 +172,8 @@ class RolloutInference(Inference):
         trajectories = data.read(indices)  # (B, nt, C, *spatial)
         pred = trajectories.clone()
         model = model.to(device)
-        pred[:, start:stop] = rollout(model, trajectories[:, first:start].to(device), stop - start).cpu()
+        window = trajectories[:, first:start].to(device, next(model.parameters()).dtype)
+        pred[:, start:stop] = rollout(model, window, stop - start).to("cpu", pred.dtype)
         mask = np.zeros(trajectories.shape, dtype=bool)
         mask[:, start:stop] = True
         if not data.has_channel_axis:

@@ -59,7 +59,7 @@ def _field_evaluation(model: nn.Module, data: Any, device: Any) -> dict[str, Any
 
 
 def _fit_fno_normalization(model: nn.Module, data: Any, limit: int = 1024) -> None:
-    x, y = data._read(list(range(min(len(data), limit))))
+    x, y = data.read(list(range(min(len(data), limit))))
     model.fit_normalization(x, y)
 
 

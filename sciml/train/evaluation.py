@@ -47,7 +47,8 @@ def training_identity(run: str | os.PathLike, dataset: Any) -> dict[str, Any]:
     data = yaml.safe_load(config_file.read_text()).get("data") or {}
     known = {"pde": data.get("pde"), "train_resolution": data.get("train_resolution")}
     train_file = data.get("train")
-    if (known["pde"] is None or known["train_resolution"] is None) and train_file and Path(train_file).exists():
+    # older runs lack the keys (null means "none", for data without a grid): read the training file then
+    if ("pde" not in data or "train_resolution" not in data) and train_file and Path(train_file).exists():
         try:
             found = data_identity(dataset(train_file))
         except DataError:
@@ -62,7 +63,7 @@ def field_metrics(model: Any, data: Any, dev: Any, *, batch_size: int = 32) -> d
     sums = {"rel_l2": 0.0, "nrmse": 0.0, "rmse": 0.0}
     spectrum = None
     for start in range(0, len(data), batch_size):
-        x, y = data._read(list(range(start, min(len(data), start + batch_size))))
+        x, y = data.read(list(range(start, min(len(data), start + batch_size))))
         pred = model(x.to(dev))
         y = y.to(dev)
         sums["rel_l2"] += float(relative_lp(pred, y, reduction="sum"))

@@ -20,7 +20,9 @@ from torch import nn
 
 from sciml._errors import DataError
 
-__all__ = ["Inference", "PointSetInference", "SampleBatch", "sample_metrics", "summarize_metrics"]
+__all__ = ["Inference", "PointSetInference", "SampleBatch", "sample_metrics", "summarize_metrics", "EPS"]
+
+EPS = 1e-12  # norms of a reference below this count as this (as sciml.train.losses does)
 
 
 @dataclass
@@ -55,9 +57,11 @@ def sample_metrics(batch: SampleBatch) -> dict[str, np.ndarray]:
     b = len(batch.indices)
     p = np.asarray(batch.prediction, dtype=np.float64)
     t = np.asarray(batch.target, dtype=np.float64)
+    if p.shape != t.shape:
+        raise DataError(f"predictions of shape {p.shape} cannot be compared with references of shape {t.shape}")
     m = np.ones(p.shape, dtype=bool) if batch.mask is None else np.broadcast_to(np.asarray(batch.mask, bool), p.shape)
     err, ref = np.where(m, p - t, 0.0), np.where(m, t, 0.0)
-    tiny = np.finfo(np.float64).tiny
+    tiny = EPS
     flat_err, flat_ref, flat_m = err.reshape(b, -1), ref.reshape(b, -1), m.reshape(b, -1)
     count = np.maximum(flat_m.sum(axis=1), 1)
     err_norm = np.sqrt((flat_err ** 2).sum(axis=1))
@@ -159,6 +163,9 @@ class PointSetInference(Inference):
         if data.dim != dim:
             raise DataError(f"{path} has {data.dim}-dimensional points ({', '.join(data.coordinate_names)}), the "
                             f"model takes {dim}")
+        channels = int(getattr(model.config, "channels", 0) or 0)
+        if data.has_target and channels and data.channels != channels:
+            raise DataError(f"{path} has targets with {data.channels} channel(s), the model gives {channels}")
         names = (metadata.get("domain") or {}).get("coordinate_names")
         if names and list(names) != list(data.coordinate_names):
             raise DataError(f"{path} has coordinates {', '.join(data.coordinate_names)}, the model was trained on "
@@ -167,6 +174,21 @@ class PointSetInference(Inference):
 
     def has_reference(self, data: Any) -> bool:
         return data.has_target
+
+    def warnings(self, model: nn.Module, data: Any, metadata: dict[str, Any]) -> list[str]:
+        from sciml.data.points import points_outside_domain
+
+        domain = metadata.get("domain")
+        if not domain:
+            return []
+        outside = 0
+        for start in range(0, len(data), 256):
+            points, _, counts = data.read(list(range(start, min(len(data), start + 256))))
+            outside += points_outside_domain(points, counts, domain)
+        if not outside:
+            return []
+        return [f"{outside} points of {data.path} lie outside the domain the model was trained on (the box of its "
+                f"training points); their predictions are extrapolations"]
 
     def prediction_fields(self, model: nn.Module, data: Any) -> dict[str, tuple[tuple[int, ...], str]]:
         return {"prediction": ((data.n_points, int(model.config.channels)), "float64")}

@@ -132,6 +132,25 @@ def _batch_size(batch: Any) -> int:
     return int(batch.shape[0]) if hasattr(batch, "shape") else int(getattr(batch, "num_graphs", 1))
 
 
+RUN_FILES = ("checkpoint.pt", "best.pt", "model.pt", "config.yaml", "metrics.jsonl", "summary.json", "eval")
+
+
+def _holds_run(directory: Path) -> bool:
+    """Whether ``directory`` holds a sciml training run: a checkpoint or metrics of one, or its config.yaml
+    (which records ``sciml_version``; a user's own config.yaml does not make a run)."""
+    if (directory / "checkpoint.pt").exists() or (directory / "metrics.jsonl").exists():
+        return True
+    config = directory / "config.yaml"
+    if not config.is_file():
+        return False
+    try:
+        import yaml
+
+        return "sciml_version" in (yaml.safe_load(config.read_text()) or {})
+    except (yaml.YAMLError, OSError, UnicodeDecodeError, AttributeError, TypeError):
+        return False
+
+
 class Trainer:
     """Train ``method.model`` with ``method.step`` and record everything in ``run_dir``.
 
@@ -181,7 +200,7 @@ class Trainer:
     # -- set-up ---------------------------------------------------------------------------------
     def _check_run_dir(self, resume: bool, force: bool) -> None:
         checkpoint = self.run_dir / "checkpoint.pt"
-        holds_run = any((self.run_dir / n).exists() for n in ("checkpoint.pt", "config.yaml", "metrics.jsonl"))
+        holds_run = _holds_run(self.run_dir)
         if resume:
             if not checkpoint.exists():
                 raise SciMLError(f"cannot resume: {checkpoint} does not exist")
@@ -191,9 +210,13 @@ class Trainer:
                              f"to start over (its files will be replaced)")
         if self.run_dir.exists() and not self.run_dir.is_dir():
             raise SciMLError(f"--out {self.run_dir} is a file, not a directory; choose a run directory")
-        if not holds_run and not force and self.run_dir.is_dir():
+        if not holds_run and self.run_dir.is_dir():
             others = sorted(p.name for p in self.run_dir.iterdir())
-            if others:
+            clash = [name for name in others if name in RUN_FILES]
+            if clash:  # --force writes beside a user's files, never over them
+                raise SciMLError(f"{self.run_dir} is not a sciml run but holds {', '.join(clash)}, which a run "
+                                 f"writes; move {'them' if len(clash) > 1 else 'it'} away or choose another --out")
+            if others and not force:
                 shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
                 raise SciMLError(f"{self.run_dir} is not a sciml run and is not empty ({shown}); choose a new or "
                                  f"empty --out, or pass --force to write the run beside those files (they are kept)")
@@ -201,7 +224,8 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if force:
                 for name in ("checkpoint.pt", "best.pt", "model.pt", "metrics.jsonl", "summary.json"):
-                    (self.run_dir / name).unlink(missing_ok=True)
+                    if holds_run:  # a run's own files; a directory that is not a run holds none (checked above)
+                        (self.run_dir / name).unlink(missing_ok=True)
         self._barrier()
 
     def lr_at(self, epoch: int) -> float:
