@@ -120,13 +120,17 @@ def test_generate_from_a_recipe_writes_each_split_with_its_provenance(tmp_path, 
 
 
 @pytest.mark.parametrize("text, args, message", [
-    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2}}\nseeds: 3\n", [], "unknown key seeds"),
-    ("name: x\npde: darsy\nres: 9\nsplits: {train: {n: 2}}\n", [], "unknown PDE 'darsy'"),
-    ("name: x\npde: darcy\nres: 9\nparams: {refin: 2}\nsplits: {train: {n: 2}}\n", [], "unknown darcy parameter refin"),
-    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 0}}\n", [], r"splits.train.n must be an integer >= 1"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2, seed: 0}}\nseeds: 3\n", [], "unknown key seeds"),
+    ("name: x\npde: darsy\nres: 9\nsplits: {train: {n: 2, seed: 0}}\n", [], "unknown PDE 'darsy'"),
+    ("name: x\npde: darcy\nres: 9\nparams: {refin: 2}\nsplits: {train: {n: 2, seed: 0}}\n", [],
+     "unknown darcy parameter refin"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 0, seed: 0}}\n", [], r"splits.train.n must be an integer >= 1"),
     ("name: x\npde: darcy\nres: 9\n", [], "has no 'splits'"),
-    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2}}\n", ["--split", "test"], "has no split 'test'"),
-    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2}}\n", ["--res", "17"], "fixes --res; drop it"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2}}\n", [], "splits.train has no seed"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2, seed: 0}, test: {n: 1, seed: 0}}\n", [],
+     "splits.test has the seed, resolution and parameters of split 'train'"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2, seed: 0}}\n", ["--split", "test"], "has no split 'test'"),
+    ("name: x\npde: darcy\nres: 9\nsplits: {train: {n: 2, seed: 0}}\n", ["--res", "17"], "fixes --res; drop it"),
 ])
 def test_bad_recipes_are_refused_before_any_file(tmp_path, capsys, text, args, message):
     recipe = tmp_path / "r.yaml"

@@ -41,6 +41,8 @@ def _time_split(pde: str, res: int, params: dict[str, Any], samples: int, quick:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
