@@ -206,11 +206,24 @@ def blas_threads(n: int):
         yield
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is when a record is emitted (not the one of the first
+    set-up: a caller that replaces stderr, such as a test's capture, gets the records)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns one; the property always answers
+        pass
+
+
 def configure_logging(level: int | str = logging.INFO) -> logging.Logger:
     """Send the ``sciml`` logger's records to stderr with a short format; returns that logger."""
     logger = logging.getLogger("sciml")
     if not any(getattr(h, "_sciml", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
         handler._sciml = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
