@@ -238,13 +238,15 @@ def estimate_condition(A: Any, M: Any = None, *, steps: int = DEFAULT_STEPS, fra
     norms = [float(torch.linalg.vector_norm(r))]
     alphas: list[float] = []
     betas: list[float] = []
-    status = EstimateStatus.OK
-    z = precondition(r)
-    rz = float((r * z).sum())
-    if not math.isfinite(rz):
-        status = EstimateStatus.NON_FINITE
-    elif not rz > 0:
-        status = EstimateStatus.INDEFINITE_PRECONDITIONER
+    def preconditioned(r: torch.Tensor) -> tuple[torch.Tensor, float, EstimateStatus]:
+        """``z = M r``, ``r.z`` and whether ``M`` is still positive on ``r``."""
+        z = precondition(r)
+        rz = float((r * z).sum())
+        if not math.isfinite(rz):
+            return z, rz, EstimateStatus.NON_FINITE
+        return z, rz, (EstimateStatus.OK if rz > 0 else EstimateStatus.INDEFINITE_PRECONDITIONER)
+
+    z, rz, status = preconditioned(r)
     p = z.clone()
 
     def long_enough() -> bool:
@@ -272,13 +274,8 @@ def estimate_condition(A: Any, M: Any = None, *, steps: int = DEFAULT_STEPS, fra
             status = EstimateStatus.CONVERGED
         if status is not EstimateStatus.OK or long_enough():
             break
-        z = precondition(r)
-        rz_new = float((r * z).sum())
-        if not math.isfinite(rz_new):
-            status = EstimateStatus.NON_FINITE
-        elif not rz_new > 0:
-            status = EstimateStatus.INDEFINITE_PRECONDITIONER
-        else:
+        z, rz_new, status = preconditioned(r)
+        if status is EstimateStatus.OK:
             betas.append(rz_new / rz)
             p = z + betas[-1] * p
             rz = rz_new
