@@ -86,7 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a dataset")
     train.add_argument("model", nargs="?", default=None, help="model name (sciml train --list shows them)")
     train.add_argument("--list", action="store_true", help="list the model kinds with their papers and exit")
-    train.add_argument("--data", type=Path, default=None, help="training dataset")
+    train.add_argument("--data", type=Path, default=None, help="training dataset (kinds that draw their own points, "
+                                                               "such as pinn, take none)")
+    train.add_argument("--problem", default=None, help="the problem of a physics-informed kind (same as --set "
+                                                       "problem=NAME); sciml train pinn --list-problems shows them")
     train.add_argument("--val", type=Path, default=None, help="validation dataset (selects best.pt)")
     train.add_argument("--out", type=Path, default=None, help="run directory (new, empty, or a run with --resume "
                                                               "or --force)")
@@ -312,9 +315,20 @@ def _cmd_train(args, log: logging.Logger) -> int:
 
         _print_listing(describe_models(), "summary")
         return 0
-    _require(args, "train", "model", "data", "out")
+    _require(args, "train", "model", "out")
+    from sciml.registry import resolve_model
+
+    overrides = parse_overrides(args.overrides)
+    if args.problem is not None:
+        if "problem" in overrides and overrides["problem"] != args.problem:
+            from sciml._errors import ConfigError
+
+            raise ConfigError(f"--problem {args.problem} and --set problem={overrides['problem']} disagree")
+        overrides["problem"] = args.problem
+    if resolve_model(args.model).needs_data:
+        _require(args, "train", "data")
     summary = train_model(args.model, args.data, args.out, val_path=args.val, config_path=args.config,
-                          overrides=parse_overrides(args.overrides), resume=args.resume, force=args.force)
+                          overrides=overrides, resume=args.resume, force=args.force)
     best = summary["best"]
     if summary["world_size"] > 1 and os.environ.get("RANK", "0") != "0":
         return 0

@@ -37,19 +37,27 @@ def load_model(path: str | os.PathLike, *, which: str = "best", map_location: st
     return trained.module, {**trained.metadata, "model_config": trained.config}
 
 
-def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.PathLike, *,
+def train_model(model_name: str, train_path: str | os.PathLike | None, out: str | os.PathLike, *,
                 val_path: str | os.PathLike | None = None, config_path: str | os.PathLike | None = None,
                 overrides: dict[str, Any] | None = None, resume: bool = False, force: bool = False,
                 show_progress: bool | None = None) -> dict[str, Any]:
     """Train ``model_name`` on ``train_path`` into the run directory ``out``; returns the summary.
 
-    Configuration layers, later ones winning: defaults, ``config_path`` (YAML, sections ``model``
-    and ``train`` or flat keys), ``overrides`` (``--set``). On ``resume`` the stored configuration
-    is used and only training keys (``epochs``, ``lr`` ...) may be overridden.
+    Configuration layers, later ones winning: defaults, the kind's ``train_defaults``, ``config_path``
+    (YAML, sections ``model`` and ``train`` or flat keys), ``overrides`` (``--set``). On ``resume`` the
+    stored configuration is used and only training keys (``epochs``, ``lr`` ...) may be overridden.
+    Kinds that draw their own points (``ModelSpec.needs_data`` false: PINNs) take ``train_path=None``.
     """
     spec = resolve_model(model_name)
+    if spec.needs_data and train_path is None:
+        raise ConfigError(f"sciml train {spec.name} needs --data TRAIN.h5")
+    if not spec.needs_data and train_path is not None:
+        raise ConfigError(f"{spec.name} draws its own training points and takes no --data; --val FILE gives it a "
+                          f"point set with reference values for choosing best.pt")
     sections = {"model": spec.config_cls, "train": TrainConfig}
     layers = []
+    if spec.train_defaults and not resume:
+        layers.append((f"the {spec.name} defaults", {"train": dict(spec.train_defaults)}))
     if config_path is not None:
         layers.append((f"config file {config_path}", load_yaml(config_path)))
     if overrides:
@@ -64,7 +72,7 @@ def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.Pa
                               "(epochs, lr, batch_size ...) may change with --resume")
     else:
         configs = build_sections(sections, *layers)
-    train_data = spec.dataset(train_path)
+    train_data = spec.dataset(train_path) if train_path is not None else None
     val_data = spec.dataset(val_path) if val_path is not None else None
     model_config = spec.complete_config(configs["model"], train_data)
     if val_data is not None:
@@ -73,11 +81,12 @@ def train_model(model_name: str, train_path: str | os.PathLike, out: str | os.Pa
     model = spec.build(model_config)
     if not resume:
         spec.prepare(model, train_data)
+    identity = spec.identity(model) if spec.identity is not None else data_identity(train_data)
     trainer = Trainer(spec.method(model), train_data, config=configs["train"], run_dir=out, model_name=spec.name,
                       model_config=model_config, val_data=val_data, resume=resume, force=force,
-                      extra_config={"data": {"train": str(Path(train_path).resolve()),
+                      extra_config={"data": {"train": str(Path(train_path).resolve()) if train_path else None,
                                              "val": str(Path(val_path).resolve()) if val_path else None,
-                                             **data_identity(train_data)}},
+                                             **identity}},
                       show_progress=show_progress)
     return trainer.fit()
 

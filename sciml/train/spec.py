@@ -44,7 +44,15 @@ class ModelSpec:
         on its natural input, prediction files (``sciml predict``), exports
     example : a smoke-scale case the registry test trains, predicts and evaluates:
         ``{"pde", "res", "n", "params", "overrides"}`` (a generator of ``sciml data generate`` and
-        ``sciml train --set`` values)
+        ``sciml train --set`` values); a kind without training data gives ``{"points", "overrides"}``
+        instead, ``points`` holding the ``sciml data points --expr`` arguments of its evaluation file
+    needs_data : ``False`` for sampler-driven kinds (PINNs): the method draws its own points
+        (``sample(generator)``), ``sciml train`` takes no ``--data``, ``dataset`` reads ``--val`` files only,
+        and ``complete_config`` / ``prepare`` get ``None`` for the dataset
+    identity : ``model -> {...}``: what ``config.yaml`` records under ``data`` for a kind without training
+        data (its problem, the box of its domain as ``domain = {lower, upper, coordinate_names}``)
+    train_defaults : training settings of this kind laid under the configuration file and ``--set``
+        (``{"steps_per_epoch": 100, "lbfgs_epochs": 5}`` ...)
     """
 
     name: str
@@ -59,6 +67,9 @@ class ModelSpec:
     summary: str = ""
     inference: Any = None
     example: dict[str, Any] | None = None
+    needs_data: bool = True
+    identity: Callable[[nn.Module], dict[str, Any]] | None = None
+    train_defaults: dict[str, Any] | None = None
 
 
 def model_file(path: str | os.PathLike, which: str = "best") -> Path:

@@ -6,6 +6,20 @@ validation metric (lower is better) that selects the best model. The trainer own
 data loading and sharding, the optimiser and schedule, a progress bar, ``metrics.jsonl``, atomic
 checkpoints with RNG states, exact resume, best-model tracking, and torchrun/DDP.
 
+Two kinds of method use it alike:
+
+* dataset-driven: batches come from ``train_data`` (a torch Dataset), one pass per epoch;
+* sampler-driven (PINNs, walk-on-spheres targets): ``train_data`` is ``None`` and the method draws a
+  fresh batch with ``sample(generator) -> batch``, ``TrainConfig.steps_per_epoch`` times per epoch.
+  The generator is seeded from (seed, epoch, step, rank), so a resumed run draws what an unbroken
+  one would have drawn.
+
+Optimiser phases: AdamW for the first ``epochs - lbfgs_epochs`` epochs, then L-BFGS with a
+strong-Wolfe line search (``torch.optim.LBFGS``; each step re-evaluates ``method.step`` on one batch
+in its closure). The phase is stored in the checkpoint, so a run killed in either phase resumes in it.
+Every term a step returns besides ``loss`` (``residual``, ``boundary`` ...) is averaged per epoch into
+``metrics.jsonl`` as ``train_<term>``; a non-finite loss stops the run naming the term and the step.
+
 Run directory::
 
     config.yaml      the model and training configuration and the data paths
@@ -62,6 +76,10 @@ class TrainConfig:
     seed : seeds initialisation and the per-epoch shuffling
     num_workers : DataLoader worker processes
     device : ``auto``, ``cpu``, ``cuda`` or ``cuda:N``
+    steps_per_epoch : steps of a sampler-driven method per epoch (``0``: one pass over the dataset,
+        the only choice for dataset-driven methods)
+    lbfgs_epochs : the last ``lbfgs_epochs`` of ``epochs`` run L-BFGS (strong-Wolfe line search) instead of
+        AdamW; ``lbfgs_lr``, ``lbfgs_max_iter`` (iterations per step) and ``lbfgs_history`` set it up
     """
 
     epochs: int = 100
@@ -75,15 +93,26 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     device: str = "auto"
+    steps_per_epoch: int = 0
+    lbfgs_epochs: int = 0
+    lbfgs_lr: float = 1.0
+    lbfgs_max_iter: int = 20
+    lbfgs_history: int = 50
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "checkpoint_every", "step_size"):
+        for name in ("epochs", "batch_size", "checkpoint_every", "step_size", "lbfgs_max_iter", "lbfgs_history"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.weight_decay < 0 or self.num_workers < 0 or self.seed < 0:
-            raise ValueError("weight_decay, num_workers and seed must be non-negative")
+        if not self.lr > 0 or not self.lbfgs_lr > 0:
+            raise ValueError(f"lr and lbfgs_lr must be positive, got {self.lr} and {self.lbfgs_lr}")
+        if self.weight_decay < 0 or self.num_workers < 0 or self.seed < 0 or self.steps_per_epoch < 0:
+            raise ValueError("weight_decay, num_workers, seed and steps_per_epoch must be non-negative")
+        if not 0 <= self.lbfgs_epochs <= self.epochs:
+            raise ValueError(f"lbfgs_epochs must be between 0 and epochs ({self.epochs}), got {self.lbfgs_epochs}")
+
+    def phase(self, epoch: int) -> str:
+        """The optimiser of epoch ``epoch`` (0-based): ``adamw`` or ``lbfgs``."""
+        return "lbfgs" if epoch >= self.epochs - self.lbfgs_epochs else "adamw"
 
 
 @dataclass(frozen=True)
@@ -156,8 +185,9 @@ class Trainer:
 
     Parameters
     ----------
-    method : object with ``model``, ``step(batch)`` and optionally ``evaluate(batch)`` and ``metric``
-    train_data : a torch Dataset
+    method : object with ``model``, ``step(batch)`` and optionally ``evaluate(batch)`` and ``metric``;
+        a sampler-driven method also has ``sample(generator) -> batch``
+    train_data : a torch Dataset, or ``None`` for a sampler-driven method
     config : :class:`TrainConfig`
     run_dir : output directory; new or empty, unless ``resume`` (continue the run there) or ``force``
         (replace the run there, or write beside the files of a directory that is not a run; only the
@@ -169,7 +199,7 @@ class Trainer:
     show_progress : ``None`` shows a bar when stderr is a terminal
     """
 
-    def __init__(self, method: Any, train_data: Dataset, *, config: TrainConfig, run_dir: str | os.PathLike,
+    def __init__(self, method: Any, train_data: Dataset | None, *, config: TrainConfig, run_dir: str | os.PathLike,
                  model_name: str, model_config: Any, val_data: Dataset | None = None, resume: bool = False,
                  force: bool = False, extra_config: dict[str, Any] | None = None, show_progress: bool | None = None):
         self.method = method
@@ -187,10 +217,21 @@ class Trainer:
         if config.batch_size % self.dist.world_size:
             raise ConfigError(f"batch_size {config.batch_size} must be divisible by the {self.dist.world_size} "
                               f"DDP processes")
+        if train_data is None:
+            if not callable(getattr(method, "sample", None)):
+                raise ConfigError("a method without training data must draw its own batches (sample(generator))")
+            if config.steps_per_epoch < 1:
+                raise ConfigError("a sampler-driven method needs steps_per_epoch >= 1 (--set steps_per_epoch=N)")
+        elif config.steps_per_epoch:
+            raise ConfigError("steps_per_epoch is for methods that draw their own points; a dataset-driven run "
+                              "makes one pass over its data per epoch (leave steps_per_epoch at 0)")
+        if config.lbfgs_epochs and self.dist.enabled:
+            raise ConfigError("the L-BFGS phase (lbfgs_epochs) runs in one process; set lbfgs_epochs=0 under torchrun")
         self.resume = resume
         self._check_run_dir(resume, force)
         self.module = method.model.to(self.device)
-        self.optimizer = torch.optim.AdamW(self.module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.phase = config.phase(0)
+        self.optimizer = self._make_optimizer(self.phase)
         self.start_epoch = 0
         self.saved_epoch = 0  # epochs contained in checkpoint.pt
         self.best: dict[str, Any] = {"value": math.inf, "epoch": 0}
@@ -228,6 +269,19 @@ class Trainer:
                         (self.run_dir / name).unlink(missing_ok=True)
         self._barrier()
 
+    def _make_optimizer(self, phase: str) -> torch.optim.Optimizer:
+        c = self.config
+        if phase == "lbfgs":
+            return torch.optim.LBFGS(self.module.parameters(), lr=c.lbfgs_lr, max_iter=c.lbfgs_max_iter,
+                                     history_size=c.lbfgs_history, line_search_fn="strong_wolfe")
+        return torch.optim.AdamW(self.module.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+
+    def _enter_phase(self, epoch: int) -> None:
+        phase = self.config.phase(epoch)
+        if phase != self.phase:
+            self.phase, self.optimizer = phase, self._make_optimizer(phase)
+            log.info("epoch %d: switching to %s", epoch + 1, phase)
+
     def lr_at(self, epoch: int) -> float:
         """Learning rate of epoch ``epoch`` (0-based) under the configured schedule."""
         c = self.config
@@ -238,6 +292,8 @@ class Trainer:
         return c.lr
 
     def _set_epoch_hyperparameters(self, epoch: int) -> None:
+        if self.phase == "lbfgs":
+            return  # L-BFGS keeps lbfgs_lr; its line search sets the step
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(epoch)
             group["weight_decay"] = self.config.weight_decay
@@ -248,11 +304,14 @@ class Trainer:
             raise SciMLError(f"{self.run_dir}/checkpoint.pt holds a {state.get('model_name')!r} run, "
                              f"not {self.model_name!r}")
         self.module.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
         self.start_epoch = self.saved_epoch = int(state["epoch"])
         if self.config.epochs < self.start_epoch:
             raise ConfigError(f"{self.run_dir} already holds {self.start_epoch} epochs; --set epochs to at least "
                               f"that to resume (more to extend it)")
+        self.phase = self.config.phase(min(self.start_epoch, self.config.epochs - 1))
+        self.optimizer = self._make_optimizer(self.phase)
+        if state.get("phase", "adamw") == self.phase:  # a phase that starts now starts with a fresh optimiser
+            self.optimizer.load_state_dict(state["optimizer"])
         self.best = dict(state["best"])
         set_rng_state(state["rng"])
         if self.dist.is_main:
@@ -302,7 +361,7 @@ class Trainer:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
             "format": "sciml-checkpoint", "sciml_version": __version__, "model_name": self.model_name,
             "model_config": to_dict(self.model_config), "train_config": to_dict(self.config),
-            "model": weights, "optimizer": self.optimizer.state_dict(),
+            "model": weights, "optimizer": self.optimizer.state_dict(), "phase": self.phase,
             "epoch": epoch, "rng": rng_state(), "best": self.best, "world_size": self.dist.world_size})
 
     def _write_config(self) -> None:
@@ -335,6 +394,60 @@ class Trainer:
             count, totals = packed[0], {k: packed[i + 1] for i, k in enumerate(sorted(totals))}
         return {f"val_{k}": float(v / count) for k, v in totals.items()}
 
+    def _batches(self, epoch: int):
+        if self.train_data is not None:
+            yield from self._loader(self.train_data, train=True, epoch=epoch)
+            return
+        for step in range(self.config.steps_per_epoch):
+            # fresh points, a function of (seed, epoch, step, rank) only: exact resume, distinct ranks
+            seed = ((self.config.seed * 1_000_003 + epoch) * 100_003 + step) * 131 + self.dist.rank
+            yield self.method.sample(torch.Generator().manual_seed(seed % (2 ** 63)))
+
+    def _check_finite(self, losses: dict[str, torch.Tensor], epoch: int, step: int) -> None:
+        loss = losses["loss"]
+        if torch.isfinite(loss):
+            return
+        bad = [k for k, v in losses.items() if k != "loss" and torch.is_tensor(v) and not bool(torch.isfinite(v).all())]
+        term = f" (term {bad[0]} = {float(losses[bad[0]].detach().reshape(-1)[0])})" if bad else ""
+        raise TrainingError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {step + 1}{term}; "
+                            f"{self.run_dir / 'checkpoint.pt'} holds epoch {self.saved_epoch}; "
+                            f"try a smaller lr (now {self.config.lr})")
+
+    def _train_epoch(self, epoch: int) -> tuple[dict[str, float], int]:
+        """One epoch of the current phase: per-term sums (weighted by batch size) and the samples seen."""
+        sums: dict[str, float] = {}
+        seen = 0
+        for step, batch in enumerate(self._batches(epoch)):
+            batch = _to_device(batch, self.device)
+            if self.phase == "lbfgs":
+                last: dict[str, torch.Tensor] = {}
+
+                def closure():
+                    self.optimizer.zero_grad(set_to_none=True)
+                    losses = self.method.step(batch)
+                    self._check_finite(losses, epoch, step)
+                    losses["loss"].backward()
+                    last.clear()
+                    last.update(losses)
+                    return losses["loss"]
+
+                self.optimizer.step(closure)
+                losses = last
+            else:
+                losses = self.method.step(batch)
+                self._check_finite(losses, epoch, step)
+                self.optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                self.optimizer.step()
+            n = _batch_size(batch)
+            for name, value in losses.items():
+                if torch.is_tensor(value) and value.numel() == 1:
+                    sums[name] = sums.get(name, 0.0) + float(value.detach()) * n
+            seen += n
+        if not seen:
+            raise SciMLError("the training data gave no batch")
+        return sums, seen
+
     def fit(self) -> dict[str, Any]:
         """Train from the current epoch to ``config.epochs``; returns the summary written to ``summary.json``."""
         c = self.config
@@ -362,35 +475,24 @@ class Trainer:
         try:
             for epoch in range(self.start_epoch, c.epochs):
                 self.module.train()
+                self._enter_phase(epoch)
                 self._set_epoch_hyperparameters(epoch)
-                loss_sum, seen, steps = 0.0, 0, 0
                 tic = time.perf_counter()
-                for batch in self._loader(self.train_data, train=True, epoch=epoch):
-                    batch = _to_device(batch, self.device)
-                    losses = self.method.step(batch)
-                    loss = losses["loss"]
-                    if not torch.isfinite(loss):
-                        raise TrainingError(f"the loss became {loss.item()} at epoch {epoch + 1}, step {steps + 1}; "
-                                            f"{self.run_dir / 'checkpoint.pt'} holds epoch {self.saved_epoch}; "
-                                            f"try a smaller lr (now {c.lr})")
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
-                    n = _batch_size(batch)
-                    loss_sum += float(loss.detach()) * n
-                    seen += n
-                    steps += 1
+                sums, seen = self._train_epoch(epoch)
                 train_seconds = time.perf_counter() - tic
-                stats = torch.tensor([loss_sum, float(seen)], dtype=torch.float64)
+                names = sorted(sums)
+                stats = torch.tensor([float(seen)] + [sums[k] for k in names], dtype=torch.float64)
                 if self.dist.enabled:  # NCCL reduces device tensors only
                     stats = stats.to(self.device)
                     dist.all_reduce(stats)
                     stats = stats.cpu()
-                record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": float(stats[0] / stats[1]),
-                                          "lr": self.optimizer.param_groups[0]["lr"]}
+                means = {k: float(stats[i + 1] / stats[0]) for i, k in enumerate(names)}
+                record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": means.pop("loss"),
+                                          **{f"train_{k}": v for k, v in means.items()},
+                                          "lr": self.optimizer.param_groups[0]["lr"], "phase": self.phase}
                 record.update(self._validate())
                 record.update({"epoch_seconds": train_seconds,
-                               "samples_per_s": float(stats[1]) / max(train_seconds, 1e-9),
+                               "samples_per_s": float(stats[0]) / max(train_seconds, 1e-9),
                                "world_size": self.dist.world_size})
                 value = record.get(f"val_{metric}", record["train_loss"]) if metric else record["train_loss"]
                 improved = value < self.best["value"]
