@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, default=None, help="training dataset (kinds that draw their own points, "
                                                                "such as pinn, take none)")
     train.add_argument("--problem", default=None, help="the problem of a physics-informed kind (same as --set "
-                                                       "problem=NAME); sciml train pinn --list-problems shows them")
+                                                       "problem=NAME; an unknown name lists the choices)")
     train.add_argument("--val", type=Path, default=None, help="validation dataset (selects best.pt)")
     train.add_argument("--out", type=Path, default=None, help="run directory (new, empty, or a run with --resume "
                                                               "or --force)")

@@ -26,6 +26,8 @@ MODELS: dict[str, str] = {
     "fno-space-time": "sciml.operators.specs:SPACE_TIME_SPEC",
     "neural-pcg": "sciml.learned.neural_pcg:SPEC",
     "dcdm": "sciml.learned.dcdm:SPEC",
+    "pinn": "sciml.pinn.pinn:SPEC",
+    "lpinn": "sciml.pinn.lpinn:SPEC",
 }
 
 EXPERIMENTS: dict[str, str] = {
@@ -37,6 +39,9 @@ EXPERIMENTS: dict[str, str] = {
     "neural-pcg-heat-mesh": "sciml.experiments.neural_pcg:HEAT_MESH",
     "dcdm-poisson": "sciml.experiments.dcdm_poisson:EXPERIMENT",
     "relax-sor-sequence": "sciml.experiments.relax_sor:EXPERIMENT",
+    "lpinn-convection": "sciml.experiments.lpinn:CONVECTION",
+    "lpinn-convection-diffusion": "sciml.experiments.lpinn:CONVECTION_DIFFUSION",
+    "lpinn-burgers": "sciml.experiments.lpinn:BURGERS",
 }
 
 

@@ -141,13 +141,21 @@ class Inference:
         raise DataError(f"this model kind has no VTK export for {', '.join(self.layouts)} data")
 
 
+def _model_dim(model: nn.Module, default: int) -> int:
+    """The number of coordinates a pointwise model takes: ``model.dim``, else ``model.config.dim``."""
+    dim = getattr(model, "dim", None)
+    if dim is None:
+        dim = getattr(model.config, "dim", None)
+    return int(dim) if dim is not None else default
+
+
 class PointSetInference(Inference):
     """The inference side of a pointwise model ``u(points)`` (PINNs, TENG, walk-on-spheres operators):
     ``module(points (B, P, dim)) -> (B, P, C)``, on point-set stores (:mod:`sciml.data.points`).
 
     ``predict(points)`` takes ``(P, dim)`` or ``(batch, P, dim)`` (space, or space-time with time last,
-    in the coordinates the model was trained on) and returns ``(P, C)`` or ``(batch, P, C)``. The model's
-    ``config`` must say ``dim``; points outside the box of the training points are counted
+    in the coordinates the model was trained on) and returns ``(P, C)`` or ``(batch, P, C)``. The model
+    (an attribute ``dim``) or its ``config`` must say ``dim``; points outside the box of the training points are counted
     (:meth:`sciml.trained.TrainedModel.points_outside`), predicted anyway, and reported.
     """
 
@@ -159,7 +167,7 @@ class PointSetInference(Inference):
         from sciml.data.points import read_point_set
 
         data = read_point_set(path)
-        dim = getattr(model.config, "dim", data.dim)
+        dim = _model_dim(model, data.dim)
         if data.dim != dim:
             raise DataError(f"{path} has {data.dim}-dimensional points ({', '.join(data.coordinate_names)}), the "
                             f"model takes {dim}")
@@ -209,7 +217,7 @@ class PointSetInference(Inference):
         if not isinstance(points, torch.Tensor) or points.ndim not in (2, 3):
             raise DataError(f"points must be a (P, dim) or (batch, P, dim) tensor or array, got "
                             f"{getattr(points, 'shape', type(points).__name__)}")
-        dim = getattr(model.config, "dim", points.shape[-1])
+        dim = _model_dim(model, points.shape[-1])
         if points.shape[-1] != dim:
             raise DataError(f"points have {points.shape[-1]} coordinates, the model takes {dim}")
         parameter = next(model.parameters())
