@@ -254,3 +254,17 @@ def test_the_command_line_refuses_data_for_a_pinn_and_points_outside_its_domain(
     assert main(["eval", str(run), "--data", str(outside)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "of the 40 points of" in err[0] and "lie outside the domain of problem 'poisson-disk'" in err[0]
+
+
+@pytest.mark.parametrize("name", ["lpinn-convection", "lpinn-burgers"])
+def test_the_lpinn_experiments_run_at_smoke_scale_and_report_both_kinds(name, tmp_path):
+    out = tmp_path / name
+    assert main(["--quiet", "reproduce", name, "--scale", "smoke", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    for row in rows:
+        for kind in ("pinn", "lpinn"):
+            assert np.isfinite(row[kind]["rel_l2"]) and (out / row[kind]["run"] / "model.pt").exists()
+    report = (out / "report.md").read_text()
+    assert "| PINN rel. L2 | LPINN rel. L2 |" in report and (out / "fields.png").stat().st_size > 0
+    assert f"{rows[0]['lpinn']['rel_l2']:.3g}" in report

@@ -35,10 +35,10 @@ def evaluate_on_grid(run: str | Path, nx: int = 256, nt: int = 100) -> dict[str,
     reference), with the prediction for plotting."""
     import torch
 
-    import sciml
     from sciml.pinn.problems import burgers_reference, grid_points, make_problem
+    from sciml.trained import load
 
-    model = sciml.load(run)
+    model = load(run)
     c = model.config
     problem = make_problem(c.problem, c=c.c, nu=c.nu, T=c.T)
     if problem.exact is not None:
