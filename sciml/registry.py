@@ -28,6 +28,7 @@ MODELS: dict[str, str] = {
     "dcdm": "sciml.learned.dcdm:SPEC",
     "pinn": "sciml.pinn.pinn:SPEC",
     "lpinn": "sciml.pinn.lpinn:SPEC",
+    "sdgd": "sciml.pinn.sdgd:SPEC",
 }
 
 EXPERIMENTS: dict[str, str] = {
@@ -42,6 +43,7 @@ EXPERIMENTS: dict[str, str] = {
     "lpinn-convection": "sciml.experiments.lpinn:CONVECTION",
     "lpinn-convection-diffusion": "sciml.experiments.lpinn:CONVECTION_DIFFUSION",
     "lpinn-burgers": "sciml.experiments.lpinn:BURGERS",
+    "sdgd": "sciml.experiments.sdgd:EXPERIMENT",
 }
 
 

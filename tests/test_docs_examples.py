@@ -24,3 +24,18 @@ def test_using_models_examples_run(tmp_path, monkeypatch, one_thread):
             pytest.fail(f"{DOC.name} python block {number} failed: {type(exc).__name__}: {exc}")
     assert (tmp_path / "fno.png").exists() and len(os.listdir(tmp_path / "fno-vtk")) == 4
     assert len(os.listdir(tmp_path / "heat-vtk")) == 8
+
+
+@pytest.mark.parametrize("page", ["pinn.md"])
+def test_method_pages_python_examples_run(page, tmp_path, monkeypatch, one_thread):
+    doc = DOC.parent / page
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert blocks, f"{page} has no python example"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace: dict = {}
+    for number, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{page} block {number}", "exec"), namespace)  # noqa: S102 (our own docs)
+        except Exception as exc:
+            pytest.fail(f"{page} python block {number} failed: {type(exc).__name__}: {exc}")
