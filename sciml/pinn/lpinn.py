@@ -35,7 +35,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from sciml._errors import ConfigError, DataError
+from sciml._errors import DataError
 from sciml.pinn.derivatives import partials
 from sciml.pinn.pinn import MLP, _torch_dtype, collocation_grid
 from sciml.pinn.problems import make_problem
