@@ -315,8 +315,10 @@ def _cmd_train(args, log: logging.Logger) -> int:
 
         _print_listing(describe_models(), "summary")
         return 0
-    _require(args, "train", "model", "out")
     from sciml.registry import resolve_model
+
+    needs_data = args.model is None or resolve_model(args.model).needs_data
+    _require(args, "train", "model", *(("data",) if needs_data else ()), "out")
 
     overrides = parse_overrides(args.overrides)
     if args.problem is not None:
@@ -325,8 +327,6 @@ def _cmd_train(args, log: logging.Logger) -> int:
 
             raise ConfigError(f"--problem {args.problem} and --set problem={overrides['problem']} disagree")
         overrides["problem"] = args.problem
-    if resolve_model(args.model).needs_data:
-        _require(args, "train", "data")
     summary = train_model(args.model, args.data, args.out, val_path=args.val, config_path=args.config,
                           overrides=overrides, resume=args.resume, force=args.force)
     best = summary["best"]
