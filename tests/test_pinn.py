@@ -20,12 +20,7 @@ from sciml.runs import train_model
 from sciml.train import TrainConfig, Trainer, TrainingError
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 TINY = {"epochs": 2, "steps_per_epoch": 3, "n_interior": 64, "n_boundary": 16, "n_initial": 16, "width": 8, "depth": 2}

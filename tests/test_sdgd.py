@@ -11,12 +11,7 @@ from sciml.pinn.derivatives import laplacian, partials
 from sciml.pinn.sdgd import ExactSolution, SdgdConfig, SdgdMethod, SdgdNet, sample_ball
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_the_closed_form_laplacian_equals_autodiff_and_finite_differences():

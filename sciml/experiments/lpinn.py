@@ -35,17 +35,12 @@ def evaluate_on_grid(run: str | Path, nx: int = 256, nt: int = 100) -> dict[str,
     reference), with the prediction for plotting."""
     import torch
 
-    from sciml.pinn.problems import burgers_reference, grid_points, make_problem
+    from sciml.pinn.problems import make_problem
     from sciml.trained import load
 
     model = load(run)
     c = model.config
-    problem = make_problem(c.problem, c=c.c, nu=c.nu, T=c.T)
-    if problem.exact is not None:
-        points = grid_points(problem, nx, nt)
-        reference = problem.exact(torch.from_numpy(points)).numpy()
-    else:
-        points, reference = burgers_reference(problem.params["nu"], problem.params["T"], nx, nt)
+    points, reference = make_problem(c.problem, c=c.c, nu=c.nu, T=c.T).evaluation_points(nx, nt)
     prediction = model.predict(torch.from_numpy(points)).double().numpy()
     error = prediction - reference
     return {"rel_l2": float(np.linalg.norm(error) / np.linalg.norm(reference)), "max_error": float(np.abs(error).max()),

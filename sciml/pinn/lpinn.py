@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -164,13 +164,19 @@ class LpinnNet(nn.Module):
             # periodic padding: one foot before the first and one after the last
             X = torch.cat([X[:, -1:] - self.period, X, X[:, :1] + self.period], dim=1)
             w = torch.cat([w[:, -1:], w, w[:, :1]], dim=1)
-            for k in range(len(ts)):
-                rows = torch.nonzero(inverse == start + k).reshape(-1)
-                q = torch.remainder(flat[rows, 0] - self.x_lower, self.period)
-                right = torch.searchsorted(X[k].contiguous(), q.contiguous()).clamp(1, X.shape[1] - 1)
-                xl, xr, wl, wr = X[k, right - 1], X[k, right], w[k, right - 1], w[k, right]
-                weight = (q - xl) / torch.clamp(xr - xl, min=torch.finfo(flat.dtype).tiny)
-                out[rows, 0] = wl + weight * (wr - wl)
+            # rows laid end to end with a gap of 3 periods: one sorted sequence, one searchsorted for every point
+            width, span = X.shape[1], 3.0 * self.period
+            rows = torch.arange(len(ts), dtype=flat.dtype, device=flat.device)[:, None]
+            sequence = (X + span * rows).reshape(-1)
+            selected = torch.nonzero((inverse >= start) & (inverse < start + len(ts))).reshape(-1)
+            row = inverse[selected] - start
+            q = torch.remainder(flat[selected, 0] - self.x_lower, self.period)
+            right = torch.searchsorted(sequence, q + span * row.to(flat.dtype))
+            right = torch.minimum(torch.maximum(right, row * width + 1), row * width + width - 1)
+            xl, xr = sequence[right - 1] - span * row.to(flat.dtype), sequence[right] - span * row.to(flat.dtype)
+            wl, wr = w.reshape(-1)[right - 1], w.reshape(-1)[right]
+            weight = (q - xl) / torch.clamp(xr - xl, min=torch.finfo(flat.dtype).tiny)
+            out[selected, 0] = wl + weight * (wr - wl)
         return out.reshape(*x.shape[:-1], 1)
 
     def extra_repr(self) -> str:
@@ -234,15 +240,9 @@ def eulerian_wxx(w_x0: torch.Tensor, w_x0x0: torch.Tensor, X_x0: torch.Tensor, X
     return (w_x0x0 * X_x0 - w_x0 * X_x0x0) / X_x0 ** 3
 
 
-def _identity(model: LpinnNet) -> dict[str, Any]:
-    from sciml.pinn.pinn import _identity as pinn_identity
-
-    return pinn_identity(model)
-
-
 def _spec():
     from sciml.data.points import read_point_set
-    from sciml.pinn.pinn import _point_inference
+    from sciml.pinn.pinn import _identity, _point_inference
     from sciml.train.spec import ModelSpec
 
     return ModelSpec(

@@ -218,13 +218,9 @@ class PinnMethod:
             batch["initial"] = domain.sample_initial(c.n_initial, method=c.sampling, seed=seeds[2], dtype=self.dtype)
         return batch
 
-    def _pointwise(self):
-        model = self.model
-        return lambda x: model(x)
-
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         c, p = self.config, self.problem
-        f = self._pointwise()
+        f = self.model
         x = batch["interior"]
         out: dict[str, torch.Tensor] = {"residual": mean_square(p, "residual", p.residual(f, x), x)}
         loss = c.w_residual * out["residual"]
@@ -270,20 +266,22 @@ def require_in_domain(problem: Problem, points: np.ndarray, counts: np.ndarray, 
                         f"({problem.domain!r} in {names}); first: {np.round(first, 6).tolist()}")
 
 
-def _point_inference():
+def _point_inference(check=None):
+    """Point-set inference whose files must lie in the model's domain: ``check(model, points, counts, where)``
+    raises for points outside it (default: the problem's domain, :func:`require_in_domain`)."""
     from sciml.train.inference import PointSetInference
 
-    class ProblemPointInference(PointSetInference):
-        """Point sets for a model of one problem: the points must lie in the problem's domain."""
+    check = check or (lambda model, points, counts, where: require_in_domain(model.problem, points, counts, where))
 
+    class DomainPointInference(PointSetInference):
         def open(self, path, model, metadata):
             data = super().open(path, model, metadata)
             for start in range(0, len(data), 256):
                 points, _, counts = data.read(list(range(start, min(len(data), start + 256))))
-                require_in_domain(model.problem, points, counts, str(path))
+                check(model, points, counts, str(path))
             return data
 
-    return ProblemPointInference()
+    return DomainPointInference()
 
 
 def _identity(model: PinnNet) -> dict[str, Any]:

@@ -52,7 +52,8 @@ class Problem:
     boundary : ``(f, x, normals) -> (N, k)`` boundary residual at boundary points, or ``None``
     initial : ``(f, x) -> (N, k)`` initial-condition residual at points with ``t = t0``, or ``None``
     exact : ``x -> (N, C)`` exact solution, or ``None``
-    reference : ``() -> (points (M, dim), values (M, C))`` reference from sciml's own solvers, or ``None``
+    reference : ``(nx, nt) -> (points (nt * nx, 2), values (nt * nx, C))`` on the evolution grid, from sciml's own
+        solvers, or ``None``
     hard : ``(x, raw (N, C)) -> (N, C)`` output transform that meets ``hard_terms`` exactly, or ``None``
     hard_terms : the terms ``hard`` satisfies (left out of the loss when it is used)
     periodic : the period of coordinate 0, for periodic embeddings, or ``None``
@@ -68,7 +69,7 @@ class Problem:
     boundary: Callable[[Pointwise, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     initial: Callable[[Pointwise, torch.Tensor], torch.Tensor] | None = None
     exact: Callable[[torch.Tensor], torch.Tensor] | None = None
-    reference: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
+    reference: Callable[[int, int], tuple[np.ndarray, np.ndarray]] | None = None
     hard: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None
     hard_terms: tuple[str, ...] = ()
     periodic: float | None = None
@@ -84,15 +85,16 @@ class Problem:
     def time_dependent(self) -> bool:
         return self.coordinate_names[-1] == "t"
 
-    def evaluation_points(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Points and reference values to measure a model on: the problem's grid (evolution problems,
-        ``nx x nt`` with ``x`` on the periodic grid and ``t`` from ``t0`` to ``t1``) or the reference
-        solver's grid; values ``None`` when the problem has neither an exact nor a reference solution."""
-        if self.reference is not None:
-            return self.reference()
+    def evaluation_points(self, nx: int | None = None, nt: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Points and reference values to measure a model on, for evolution problems: the ``nx x nt`` grid
+        (default :attr:`grid`; ``x`` on the periodic grid, ``t`` from ``t0`` to ``t1``) with the exact or the
+        reference solution; values ``None`` when the problem has neither."""
         if self.grid is None:
             raise ConfigError(f"problem {self.name!r} has no evaluation grid")
-        points = grid_points(self, *self.grid)
+        nx, nt = nx or self.grid[0], nt or self.grid[1]
+        if self.reference is not None:
+            return self.reference(nx, nt)
+        points = grid_points(self, nx, nt)
         values = self.exact(torch.from_numpy(points)).numpy() if self.exact is not None else None
         return points, values
 
@@ -182,7 +184,7 @@ def _convection(c: float, nu: float, T: float) -> Problem:
 
 def _burgers(nu: float, T: float) -> Problem:
     return _periodic_problem("burgers", f"u_t + u u_x = {nu:g} u_xx, u0 = sin x, periodic on [0, 2 pi]",
-                             _burgers_residual(nu), None, T=T, reference=lambda: burgers_reference(nu, T),
+                             _burgers_residual(nu), None, T=T, reference=lambda nx, nt: burgers_reference(nu, T, nx, nt),
                              params={"nu": nu, "T": T})
 
 

@@ -312,28 +312,15 @@ def _identity(model: SdgdNet) -> dict[str, Any]:
             "domain": {"lower": [-1.0] * d, "upper": [1.0] * d, "coordinate_names": list(_space_names(d))}}
 
 
-def _inference():
-    from sciml.train.inference import PointSetInference
-
-    class BallInference(PointSetInference):
-        """Point sets in the unit ball (points outside it are refused with one sentence)."""
-
-        def open(self, path, model, metadata):
-            data = super().open(path, model, metadata)
-            for start in range(0, len(data), 256):
-                points, _, counts = data.read(list(range(start, min(len(data), start + 256))))
-                norms = [np.linalg.norm(p[:int(k)], axis=1) for p, k in zip(points, counts)]
-                outside = sum(int((r > 1 + 1e-9).sum()) for r in norms)
-                if outside:
-                    raise DataError(f"{outside} points of {path} lie outside the unit ball, the domain of the SDGD "
-                                    f"problems")
-            return data
-
-    return BallInference()
+def _require_in_ball(model, points, counts, where: str) -> None:
+    outside = sum(int((np.linalg.norm(p[:int(k)], axis=1) > 1 + 1e-9).sum()) for p, k in zip(points, counts))
+    if outside:
+        raise DataError(f"{outside} points of {where} lie outside the unit ball, the domain of the SDGD problems")
 
 
 def _spec():
     from sciml.data.points import read_point_set
+    from sciml.pinn.pinn import _point_inference
     from sciml.train.spec import ModelSpec
 
     return ModelSpec(
@@ -342,7 +329,7 @@ def _spec():
         paper="Hu, Shukla, Karniadakis, Kawaguchi, Tackling the curse of dimensionality with physics-informed "
               "neural networks, arXiv:2307.12306",
         summary="PINN on the unit ball in R^d back-propagating through |I| sampled dimensions of the Laplacian per step",
-        inference=_inference(), needs_data=False, identity=_identity,
+        inference=_point_inference(_require_in_ball), needs_data=False, identity=_identity,
         train_defaults={"steps_per_epoch": 100, "epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "scheduler": "cosine"},
         example={"points": {"writer": "sciml.pinn.sdgd:write_reference_points",
                             "kwargs": {"dim": 12, "n": 2, "n_points": 32, "seed": 1}},
