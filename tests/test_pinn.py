@@ -35,7 +35,8 @@ def _rel_l2(model, problem, points):
 # -- problems ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, params", [("convection", {"c": 3.0}), ("convection-diffusion", {"c": 2.0, "nu": 0.3}),
-                                          ("poisson-box", {"dim": 3}), ("poisson-disk", {})])
+                                          ("poisson-box", {"dim": 3}), ("poisson-disk", {}),
+                                          ("poisson-ball", {"dim": 5}), ("laplace-l-shape", {})])
 def test_exact_solutions_make_every_term_vanish(name, params):
     problem = make_problem(name, **params)
     x = problem.domain.sample_interior(50, seed=1)
@@ -95,6 +96,17 @@ def test_a_pinn_with_hard_boundary_solves_poisson_on_the_disk(tmp_path):
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["phase"] for r in records] == ["adamw"] * 6 + ["lbfgs"] * 2
     assert "train_residual" in records[0] and "train_boundary" not in records[0]  # the transform holds it
+
+
+def test_a_soft_pinn_solves_laplace_on_the_l_shaped_polygon(tmp_path):
+    run = tmp_path / "run"
+    train_model("pinn", None, run, overrides={"problem": "laplace-l-shape", "width": 24, "depth": 2, "n_interior": 256,
+                                              "n_boundary": 128, "sampling": "sobol", "epochs": 10,
+                                              "steps_per_epoch": 40, "lr": 5e-3, "lbfgs_epochs": 3,
+                                              "lbfgs_max_iter": 20, "dtype": "float64"}, show_progress=False)
+    problem = make_problem("laplace-l-shape")
+    points = problem.domain.sample_interior(2000, seed=99).numpy()
+    assert _rel_l2(sciml.load(run), problem, points) < 1e-2  # 3e-4 to 9e-4 over seeds 0-2
 
 
 def test_soft_terms_are_trained_and_logged_and_sobol_points_work(tmp_path):

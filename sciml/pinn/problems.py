@@ -16,7 +16,10 @@ Problems (``PROBLEMS``):
 * ``poisson-box``: ``-Lap u = d pi^2 prod sin(pi x_i)`` on ``[0, 1]^d``, ``u = 0`` on the boundary, exact
   ``prod sin(pi x_i)``; hard transform ``prod x_i (1 - x_i) N``;
 * ``poisson-disk``: ``-Lap u = 1`` on the unit disk, ``u = 0`` on the circle, exact ``(1 - |x|^2) / 4``;
-  hard transform ``(1 - |x|^2) N``.
+  hard transform ``(1 - |x|^2) N``;
+* ``poisson-ball``: ``-Lap u = 1`` on the unit ball of R^d, exact ``(1 - |x|^2) / (2 d)``, same transform;
+* ``laplace-l-shape``: ``Lap u = 0`` on the L-shaped polygon of area 3, Dirichlet data from the harmonic
+  ``u = x^3 - 3 x y^2 + x y`` (its exact solution).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 
 from sciml._errors import ConfigError
-from sciml.geometry import Box, Disk, Domain, Interval, SpaceTime
+from sciml.geometry import Ball, Box, Disk, Domain, Interval, Polygon, SpaceTime
 from sciml.pinn.derivatives import partials
 
 __all__ = ["Problem", "PROBLEMS", "make_problem", "problem_names", "TWO_PI"]
@@ -226,6 +229,43 @@ def _poisson_disk() -> Problem:
                    hard_terms=("boundary",), params={})
 
 
+def _poisson_ball(dim: int) -> Problem:
+    def exact(x: torch.Tensor) -> torch.Tensor:
+        return (1.0 - (x ** 2).sum(dim=1, keepdim=True)) / (2.0 * dim)
+
+    def residual(f: Pointwise, x: torch.Tensor) -> torch.Tensor:
+        _, _, second = partials(f, x)
+        return -second.sum(dim=0) - 1.0
+
+    def hard(x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        return (1.0 - (x ** 2).sum(dim=1, keepdim=True)) * raw
+
+    return Problem(name="poisson-ball", pde=f"-Lap u = 1 on the unit ball of R^{dim}, u = 0 on the sphere",
+                   domain=Ball.unit(dim), coordinate_names=_space_names(dim), residual=residual,
+                   boundary=_dirichlet_zero, exact=exact, hard=hard, hard_terms=("boundary",), params={"dim": dim})
+
+
+L_SHAPE = ((0.0, 0.0), (2.0, 0.0), (2.0, 1.0), (1.0, 1.0), (1.0, 2.0), (0.0, 2.0))
+
+
+def _laplace_l_shape() -> Problem:
+    # a harmonic polynomial: Lap u = 0, its own values as the Dirichlet data
+    def exact(x: torch.Tensor) -> torch.Tensor:
+        a, b = x[:, :1], x[:, 1:2]
+        return a ** 3 - 3 * a * b ** 2 + a * b
+
+    def residual(f: Pointwise, x: torch.Tensor) -> torch.Tensor:
+        _, _, second = partials(f, x)
+        return second.sum(dim=0)
+
+    def boundary(f: Pointwise, x: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
+        return f(x) - exact(x)
+
+    return Problem(name="laplace-l-shape", pde="Lap u = 0 on the L-shaped polygon (0,0)-(2,0)-(2,1)-(1,1)-(1,2)-(0,2), "
+                   "u = x^3 - 3 x y^2 + x y on its boundary", domain=Polygon(L_SHAPE), coordinate_names=("x", "y"),
+                   residual=residual, boundary=boundary, exact=exact, params={})
+
+
 def _space_names(dim: int) -> tuple[str, ...]:
     from sciml.data.points import COORDINATE_NAMES
 
@@ -240,6 +280,8 @@ PROBLEMS: dict[str, dict[str, Any]] = {
     "burgers": {"nu": 0.01, "T": 1.0},
     "poisson-box": {"dim": 2},
     "poisson-disk": {},
+    "poisson-ball": {"dim": 3},
+    "laplace-l-shape": {},
 }
 
 
@@ -276,4 +318,8 @@ def make_problem(name: str, *, c: float | None = None, nu: float | None = None, 
         return _burgers(float(p["nu"]), float(p["T"]))
     if name == "poisson-box":
         return _poisson_box(int(p["dim"]))
+    if name == "poisson-ball":
+        return _poisson_ball(int(p["dim"]))
+    if name == "laplace-l-shape":
+        return _laplace_l_shape()
     return _poisson_disk()

@@ -56,11 +56,15 @@ class SdgdConfig:
     problem : ``poisson``, ``allen-cahn`` or ``sine-gordon`` (on the unit ball)
     dim : the dimension ``d``
     coefficient_seed : seed of the exact solution's ``c_i``
-    width, depth, activation : the MLP of the ansatz (the paper: 4 x 128 tanh)
+    width, depth, activation : the MLP of the ansatz: ``depth`` hidden layers of ``width`` (the authors' code:
+        3 hidden tanh layers of 128, 4 linear layers)
     estimator : :data:`ESTIMATORS`
     dim_batch : ``|I|``, dimensions back-propagated per step (at most ``dim``; 0: ``min(dim, 100)``)
     residual_dim_batch : ``|J|`` of the ``independent`` estimator's residual value (0: ``|I|``)
-    points : collocation points per step, fresh each step, uniform in the ball (the paper: 100)
+    points : collocation points per step, fresh each step (the paper: 100)
+    radial : how points fill the ball: ``uniform-radius`` (a uniform direction at a radius uniform in
+        ``[0, 1)``, as the authors' code draws training and test points) or ``uniform-volume`` (radius
+        ``U^(1/d)``: in high ``d`` nearly every point lies within ``O(1/d)`` of the sphere)
     chunk : dimensions per chunk where all ``d`` terms are evaluated without a graph
     dtype : ``float32`` or ``float64``
     """
@@ -69,12 +73,13 @@ class SdgdConfig:
     dim: int = 100
     coefficient_seed: int = 0
     width: int = 128
-    depth: int = 4
+    depth: int = 3
     activation: str = "tanh"
     estimator: Literal["full-detached", "independent", "same", "full"] = "independent"
     dim_batch: int = 0
     residual_dim_batch: int = 0
     points: int = 100
+    radial: Literal["uniform-radius", "uniform-volume"] = "uniform-radius"
     chunk: int = 2048
     dtype: Literal["float32", "float64"] = "float32"
 
@@ -158,11 +163,20 @@ def nonlinearity(problem: str, u: torch.Tensor) -> torch.Tensor:
     return torch.sin(u)
 
 
-def sample_ball(n: int, dim: int, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``n`` points uniform in the unit ball of R^dim: a Gaussian direction times ``U^(1/dim)``; ``(n, dim)``."""
+RADIAL = ("uniform-radius", "uniform-volume")
+
+
+def sample_ball(n: int, dim: int, generator: torch.Generator, dtype: torch.dtype = torch.float32,
+                radial: str = "uniform-radius") -> torch.Tensor:
+    """``n`` points in the unit ball of R^dim, ``(n, dim)``: a Gaussian direction times a radius ``U``
+    (``uniform-radius``) or ``U^(1/dim)`` (``uniform-volume``, uniform in the ball)."""
+    if radial not in RADIAL:
+        raise ConfigError(f"unknown radial distribution {radial!r}; choose one of {', '.join(RADIAL)}")
     direction = torch.randn(n, dim, generator=generator, dtype=torch.float64)
     direction /= direction.norm(dim=1, keepdim=True)
-    radius = torch.rand(n, 1, generator=generator, dtype=torch.float64) ** (1.0 / dim)
+    radius = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+    if radial == "uniform-volume":
+        radius = radius ** (1.0 / dim)
     return (direction * radius).to(dtype)
 
 
@@ -218,7 +232,7 @@ class SdgdMethod:
 
     def sample(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
         c = self.config
-        x = sample_ball(c.points, c.dim, generator, self.dtype)
+        x = sample_ball(c.points, c.dim, generator, self.dtype, c.radial)
         batch = {"x": x, "f": self.exact.rhs(x.double(), c.problem).to(self.dtype)}
         if c.estimator != "full":
             batch["I"] = torch.randperm(c.dim, generator=generator)[:c.sampled_dims]
@@ -265,15 +279,18 @@ class SdgdMethod:
         return {"loss": surrogate - surrogate.detach() + estimate, "residual": estimate}
 
 
-def relative_l2(model: SdgdNet, n: int = 10000, seed: int = 12345, batch: int = 2000) -> float:
-    """Relative L2 error of ``model`` against the exact solution on ``n`` fresh points in the ball."""
+def relative_l2(model: SdgdNet, n: int = 10000, seed: int = 12345, batch: int = 2000,
+                radial: str | None = None) -> float:
+    """Relative L2 error of ``model`` against the exact solution on ``n`` fresh points in the ball, drawn
+    like the training points (``radial``: the model's own unless given)."""
     generator = torch.Generator().manual_seed(seed)
     exact = ExactSolution(model.config.dim, model.config.coefficient_seed)
     dtype = next(model.parameters()).dtype
     err = ref = 0.0
     with torch.no_grad():
         for start in range(0, n, batch):
-            x = sample_ball(min(batch, n - start), model.config.dim, generator, torch.float64)
+            x = sample_ball(min(batch, n - start), model.config.dim, generator, torch.float64,
+                            radial or model.config.radial)
             u = exact.u(x)
             p = model(x.to(dtype)).double()[:, 0]
             err += float(((p - u) ** 2).sum())
@@ -282,9 +299,10 @@ def relative_l2(model: SdgdNet, n: int = 10000, seed: int = 12345, batch: int = 
 
 
 def write_reference_points(out: str | os.PathLike, *, dim: int, n: int, n_points: int, seed: int = 0,
-                           problem: str = "poisson", coefficient_seed: int = 0, force: bool = False):
-    """A point-set store of ``n`` samples of ``n_points`` points uniform in the unit ball of R^dim with the
-    exact solution as ``target`` (for ``sciml eval`` / ``sciml predict`` of an SDGD run)."""
+                           problem: str = "poisson", coefficient_seed: int = 0, radial: str = "uniform-radius",
+                           force: bool = False):
+    """A point-set store of ``n`` samples of ``n_points`` points in the unit ball of R^dim (``radial`` as in
+    :func:`sample_ball`) with the exact solution as ``target`` (for ``sciml eval`` / ``sciml predict``)."""
     from sciml.data.points import write_point_set
     from sciml.pinn.problems import _space_names
 
@@ -294,12 +312,13 @@ def write_reference_points(out: str | os.PathLike, *, dim: int, n: int, n_points
 
     def blocks():
         for i in range(n):
-            x = sample_ball(n_points, dim, torch.Generator().manual_seed(seed * 1_000_003 + i), torch.float64)
+            x = sample_ball(n_points, dim, torch.Generator().manual_seed(seed * 1_000_003 + i), torch.float64, radial)
             yield {"points": x.numpy()[None], "target": exact.u(x).numpy()[None, :, None]}
 
     return write_point_set(out, blocks(), n=n, n_points=n_points, dim=dim, channels=1,
                            coordinate_names=list(_space_names(dim)), pde=f"sdgd-{problem}",
-                           params={"dim": dim, "coefficient_seed": coefficient_seed, "problem": problem},
+                           params={"dim": dim, "coefficient_seed": coefficient_seed, "problem": problem,
+                                   "radial": radial},
                            generator="sciml.pinn.sdgd 1", seed=seed, force=force)
 
 
@@ -330,7 +349,7 @@ def _spec():
               "neural networks, arXiv:2307.12306",
         summary="PINN on the unit ball in R^d back-propagating through |I| sampled dimensions of the Laplacian per step",
         inference=_point_inference(_require_in_ball), needs_data=False, identity=_identity,
-        train_defaults={"steps_per_epoch": 100, "epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "scheduler": "cosine"},
+        train_defaults={"steps_per_epoch": 100, "epochs": 100, "lr": 1e-3, "weight_decay": 0.0, "scheduler": "linear"},
         example={"points": {"writer": "sciml.pinn.sdgd:write_reference_points",
                             "kwargs": {"dim": 12, "n": 2, "n_points": 32, "seed": 1}},
                  "overrides": {"dim": 12, "dim_batch": 4, "width": 8, "depth": 2, "points": 16, "epochs": 2,

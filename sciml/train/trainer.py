@@ -69,7 +69,8 @@ class TrainConfig:
     epochs : total epochs (a resumed run continues up to this count)
     batch_size : global batch size (split evenly over DDP processes)
     lr, weight_decay : AdamW learning rate and weight decay
-    scheduler : ``cosine`` (to zero over ``epochs``), ``step`` (times ``gamma`` every ``step_size`` epochs), ``none``;
+    scheduler : ``cosine`` or ``linear`` (to zero over ``epochs``), ``step`` (times ``gamma`` every ``step_size``
+        epochs), ``none``;
         the learning rate of epoch ``e`` is set in closed form from these, so a resumed run may
         change ``lr``, ``epochs`` (extending a cosine schedule stretches it) and the schedule
     checkpoint_every : epochs between checkpoints (the last epoch is always saved)
@@ -86,7 +87,7 @@ class TrainConfig:
     batch_size: int = 20
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    scheduler: Literal["cosine", "step", "none"] = "cosine"
+    scheduler: Literal["cosine", "linear", "step", "none"] = "cosine"
     step_size: int = 50
     gamma: float = 0.5
     checkpoint_every: int = 1
@@ -287,6 +288,8 @@ class Trainer:
         c = self.config
         if c.scheduler == "cosine":
             return c.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / c.epochs))
+        if c.scheduler == "linear":
+            return c.lr * (1.0 - epoch / c.epochs)
         if c.scheduler == "step":
             return c.lr * c.gamma ** (epoch // c.step_size)
         return c.lr
