@@ -104,3 +104,45 @@ def test_bad_shapes_are_refused_with_the_expected_shape():
         along(f_analytic, x, torch.zeros(2, 4, 2, dtype=torch.float64))
     with pytest.raises(DataError, match=r"coordinate indices must lie in 0..2"):
         partials(f_analytic, x, [0, 3])
+
+
+@pytest.mark.parametrize("act", ["tanh", "sin", "silu", "gelu", "sigmoid", "softplus"])
+def test_the_layer_by_layer_jet_equals_torch_func_values_and_parameter_gradients(act):
+    from torch import nn
+
+    from sciml.pinn.derivatives import jet_supported, mlp_jet
+    from sciml.pinn.pinn import activation
+
+    def make():
+        if act in ("sigmoid", "softplus"):
+            return nn.Sigmoid() if act == "sigmoid" else nn.Softplus()
+        return activation(act)
+
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 12), make(), nn.Linear(12, 12), make(), nn.Linear(12, 2)).double()
+    assert jet_supported(net) and not jet_supported(lambda y: net(y))
+    x = torch.randn(9, 4, dtype=torch.float64)
+    tangents = torch.randn(3, 9, 4, dtype=torch.float64)
+    fast = along(net, x, tangents)
+    slow = along(lambda y: net(y), x, tangents)  # a closure takes the torch.func path
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    lap_fast, lap_slow = laplacian(net, x), laplacian(lambda y: net(y), x)
+    torch.testing.assert_close(lap_fast, lap_slow, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(mlp_jet(net, x, tangents, summed=True)[2], slow[2].sum(0), rtol=1e-12, atol=1e-12)
+    grads = []
+    for lap in (lambda: laplacian(net, x), lambda: laplacian(lambda y: net(y), x)):
+        net.zero_grad()
+        lap().pow(2).sum().backward()
+        # the Laplacian does not depend on the last bias: no gradient there on either path
+        grads.append(torch.cat([p.grad.reshape(-1) for p in net.parameters() if p.grad is not None]))
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+
+
+def test_a_tanh_approximated_gelu_is_not_taken_by_the_jet():
+    from torch import nn
+
+    from sciml.pinn.derivatives import jet_supported
+
+    assert not jet_supported(nn.Sequential(nn.Linear(2, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 1)))
+    assert not jet_supported(nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3), nn.Linear(3, 1)))

@@ -36,6 +36,9 @@ def test_sampled_second_derivatives_equal_the_full_ones_on_those_dimensions():
     value, _, full = partials(net, x)
     torch.testing.assert_close(u, value[:, 0], rtol=1e-13, atol=1e-13)
     torch.testing.assert_close(second, full[dims, :, 0], rtol=1e-11, atol=1e-12)
+    u2, lap = net.sampled_laplacian(x, dims)  # the summed jet: the same sum without per-dimension terms
+    torch.testing.assert_close(u2, u, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(lap, full[dims, :, 0].sum(0), rtol=1e-11, atol=1e-12)
 
 
 def _grad(method, batch):

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from sciml._errors import ConfigError, DataError
-from sciml.pinn.derivatives import along
+from sciml.pinn.derivatives import along, jet_supported, mlp_jet
 from sciml.pinn.pinn import activation
 
 __all__ = ["SdgdConfig", "SdgdNet", "SdgdMethod", "ExactSolution", "SPEC", "ESTIMATORS", "PDES",
@@ -220,6 +220,19 @@ class SdgdNet(nn.Module):
         return r2 * n, -2.0 * n[None] - 4.0 * xj * dn + r2[None] * ddn
 
 
+    def sampled_laplacian(self, x: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``u (N,)`` and ``sum_{j in dims} d^2 u / dx_j^2`` ``(N,)``: the sum travels through the layers
+        (:func:`sciml.pinn.derivatives.mlp_jet`), never one second derivative per dimension."""
+        if not jet_supported(self.rest):
+            u, second = self.second_derivatives(x, dims)
+            return u, second.sum(0)
+        h0 = self.first(x)
+        n, dn, ddn = mlp_jet(self.rest, h0, self.first.weight[:, dims].T, summed=True)
+        n, dn, ddn = n[:, 0], dn[..., 0], ddn[:, 0]
+        r2 = 1.0 - (x * x).sum(1)
+        return r2 * n, -2.0 * len(dims) * n - 4.0 * (x[:, dims].T * dn).sum(0) + r2 * ddn
+
+
 class SdgdMethod:
     """Training of an :class:`SdgdNet` with one of :data:`ESTIMATORS` (fresh points each step)."""
 
@@ -242,21 +255,21 @@ class SdgdMethod:
 
     def _sampled_residual(self, x, f, dims, *, grad: bool) -> torch.Tensor:
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            u, second = self.net.second_derivatives(x, dims)
-            return (self.config.dim / len(dims)) * second.sum(0) + nonlinearity(self.config.problem, u) - f
+            u, lap = self.net.sampled_laplacian(x, dims)
+            return (self.config.dim / len(dims)) * lap + nonlinearity(self.config.problem, u) - f
 
     def full_residual(self, x: torch.Tensor, f: torch.Tensor, *, grad: bool) -> torch.Tensor:
         """The residual with all ``d`` terms: with a graph (``grad``) in one piece, else in chunks."""
         d = self.config.dim
         if grad:
-            u, second = self.net.second_derivatives(x, torch.arange(d))
-            return second.sum(0) + nonlinearity(self.config.problem, u) - f
+            u, lap = self.net.sampled_laplacian(x, torch.arange(d))
+            return lap + nonlinearity(self.config.problem, u) - f
         with torch.no_grad():
             lap = torch.zeros_like(f)
             u = None
             for start in range(0, d, self.config.chunk):
-                u, second = self.net.second_derivatives(x, torch.arange(start, min(d, start + self.config.chunk)))
-                lap += second.sum(0)
+                u, part = self.net.sampled_laplacian(x, torch.arange(start, min(d, start + self.config.chunk)))
+                lap += part
             return lap + nonlinearity(self.config.problem, u) - f
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
