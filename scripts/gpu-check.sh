@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The prepared GPU check, for a session that is lent a device machine (see the device tool's README).
-# Run it there from the repository root:  bash scripts/gpu-check.sh   (about 8 minutes on one H200)
+# Run it there from the repository root:  bash scripts/gpu-check.sh   (about 10 minutes on one H200, unmeasured)
 #   1. the CUDA tests (every test that skips without a GPU runs there)
 #   2. paper-scale code paths at smoke size with --device cuda (experiments, solve, train/predict)
 #   3. the benchmark suites that take a device
@@ -29,7 +29,7 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" 
   || { echo "CUDA tests: FAILED"; status=1; }
 tail -5 "$OUT/cuda-tests.txt"
 # 2. the CUDA paths of the experiments and of sciml solve / predict
-for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection; do
+for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd; do
   timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
     > "$OUT/reproduce-$e.log" 2>&1 && echo "reproduce $e: ok" || { echo "reproduce $e: FAILED"; status=1; }
 done
@@ -47,9 +47,18 @@ sys.exit(1 if failed else 0)
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "solve on cuda: FAILED"; status=1; }
 # 3. benchmarks with the device (each suite measures its own CPU baseline in the same run)
-for suite in linalg precond; do
+for suite in linalg precond pinn; do
   timeout 200 python3 -m sciml --threads 4 bench "$suite" --quick --out "$OUT/bench-$suite.json" --force \
     > "$OUT/bench-$suite.log" 2>&1 && echo "bench $suite: ok" || { echo "bench $suite: FAILED"; status=1; }
 done
+# 4. SDGD per-step time and peak allocation at the paper's sizes (its table: A100, 55.6 / 3.7 / 1.85 / 0.23 it/s)
+timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/sdgd-cuda.txt"
+import json
+from sciml.pinn.sdgd import SdgdConfig, measure_in_subprocess
+for d in (100, 1000, 10000, 100000):
+    for estimator in ("independent", "full") if d <= 1000 else ("independent",):
+        r = measure_in_subprocess(SdgdConfig(dim=d, estimator=estimator), 10, device="cuda", timeout=120)
+        print(json.dumps({"dim": d, "estimator": estimator, **r}))
+PY
 echo "gpu-check finished with status $status"
 exit $status

@@ -275,3 +275,14 @@ def test_the_lpinn_experiments_run_at_smoke_scale_and_report_both_kinds(name, tm
     report = (out / "report.md").read_text()
     assert "| PINN rel. L2 | LPINN rel. L2 |" in report and (out / "fields.png").stat().st_size > 0
     assert f"{rows[0]['lpinn']['rel_l2']:.3g}" in report
+
+
+def test_the_lpinn_refuses_a_torchrun_job(monkeypatch):
+    from sciml.pinn.lpinn import LpinnConfig, LpinnMethod, LpinnNet
+
+    model = LpinnNet(LpinnConfig(width=8, state_depth=1, char_depth=1))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="the LPINN trains in one process.*torchrun job of 2"):
+        LpinnMethod(model)
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    LpinnMethod(model)

@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from sciml._errors import DataError
+from sciml._errors import ConfigError, DataError
 from sciml.pinn.derivatives import partials
 from sciml.pinn.pinn import MLP, _torch_dtype, collocation_grid
 from sciml.pinn.problems import make_problem
@@ -187,6 +187,13 @@ class LpinnMethod:
     """Training of a :class:`LpinnNet` on the characteristic, state and initial terms."""
 
     def __init__(self, model: LpinnNet):
+        import os
+
+        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+        if world > 1:
+            raise ConfigError(f"the LPINN trains in one process (its two branches are called directly, which "
+                              f"DistributedDataParallel would not synchronise); this is a torchrun job of {world}: "
+                              f"run `sciml train lpinn` without torchrun")
         self.model = model
         self.net = model
         self.config = model.config
