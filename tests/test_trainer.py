@@ -136,3 +136,43 @@ def test_resume_can_extend_epochs_and_change_lr_but_not_shrink(darcy_files, tmp_
     with pytest.raises(ConfigError, match="already holds 4 epochs"):
         train_model("fno", darcy_files["train"], run, overrides={"epochs": 3}, resume=True)
     assert {p: (run / p).read_bytes() for p in before} == before
+
+
+class _Cliff(torch.nn.Module):
+    """One weight; the loss (w - 3)^2 is finite for |w| < 10 and NaN beyond (a cliff the line search can reach)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+
+class _CliffMethod:
+    def __init__(self, model):
+        self.model = self.net = model
+
+    def sample(self, generator):
+        return {"x": torch.zeros(1, dtype=torch.float64)}
+
+    def step(self, batch):
+        w = self.model.w[0]
+        loss = (w - 3) ** 2 + torch.where(w.abs() < 10, 0.0, float("nan"))
+        return {"loss": loss}
+
+
+def test_a_non_finite_lbfgs_trial_point_undoes_the_step_and_halves_the_rate(tmp_path, caplog):
+    from dataclasses import dataclass
+
+    from sciml.train.trainer import TrainConfig, Trainer
+
+    @dataclass(frozen=True)
+    class Nothing:
+        pass
+
+    model = _Cliff()
+    # the first trial step is lr / |g| * g = lr: 30 and 15 fall off the cliff, 7.5 does not
+    config = TrainConfig(epochs=4, lbfgs_epochs=4, lbfgs_lr=30.0, lbfgs_max_iter=10, steps_per_epoch=1, device="cpu")
+    with caplog.at_level("WARNING", logger="sciml.train"):
+        Trainer(_CliffMethod(model), None, config=config, run_dir=tmp_path / "run", model_name="cliff",
+                model_config=Nothing(), show_progress=False).fit()
+    assert any("non-finite loss; step undone" in r.getMessage() for r in caplog.records)
+    assert abs(float(model.w) - 3.0) < 1e-6  # it got there with the smaller rate

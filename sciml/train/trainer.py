@@ -60,6 +60,10 @@ class TrainingError(RuntimeError):
     """Training failed (a non-finite loss, for example); the run directory keeps its last checkpoint."""
 
 
+class _TrialNotFinite(Exception):
+    """A point tried by the L-BFGS line search gave a non-finite loss."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training settings shared by every model.
@@ -416,6 +420,43 @@ class Trainer:
                             f"{self.run_dir / 'checkpoint.pt'} holds epoch {self.saved_epoch}; "
                             f"try a smaller lr (now {self.config.lr})")
 
+    def _lbfgs_step(self, batch, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        """One L-BFGS step. A non-finite loss at the current weights stops the run (:meth:`_check_finite`);
+        one at a point the line search tries undoes the step: the weights come back, the optimiser
+        restarts with half its learning rate (kept in its state, so a resumed run continues alike)."""
+        last: dict[str, torch.Tensor] = {}
+        calls = [0]
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            losses = self.method.step(batch)
+            if calls[0] == 0:
+                self._check_finite(losses, epoch, step)
+            elif not torch.isfinite(losses["loss"]):
+                raise _TrialNotFinite
+            calls[0] += 1
+            losses["loss"].backward()
+            last.clear()
+            last.update(losses)
+            return losses["loss"]
+
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        saved = [p.detach().clone() for p in params]
+        try:
+            self.optimizer.step(closure)
+        except _TrialNotFinite:
+            with torch.no_grad():
+                for p, v in zip(params, saved):
+                    p.copy_(v)
+            lr = self.optimizer.param_groups[0]["lr"] / 2
+            self.optimizer = self._make_optimizer("lbfgs")
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            log.warning("epoch %d, step %d: the L-BFGS line search met a non-finite loss; step undone, "
+                        "L-BFGS restarts with lr %g", epoch + 1, step + 1, lr)
+            last = {k: v.detach() if torch.is_tensor(v) else v for k, v in self.method.step(batch).items()}
+        return last
+
     def _train_epoch(self, epoch: int) -> tuple[dict[str, float], int]:
         """One epoch of the current phase: per-term sums (weighted by batch size) and the samples seen."""
         sums: dict[str, float] = {}
@@ -423,19 +464,7 @@ class Trainer:
         for step, batch in enumerate(self._batches(epoch)):
             batch = _to_device(batch, self.device)
             if self.phase == "lbfgs":
-                last: dict[str, torch.Tensor] = {}
-
-                def closure():
-                    self.optimizer.zero_grad(set_to_none=True)
-                    losses = self.method.step(batch)
-                    self._check_finite(losses, epoch, step)
-                    losses["loss"].backward()
-                    last.clear()
-                    last.update(losses)
-                    return losses["loss"]
-
-                self.optimizer.step(closure)
-                losses = last
+                losses = self._lbfgs_step(batch, epoch, step)
             else:
                 losses = self.method.step(batch)
                 self._check_finite(losses, epoch, step)
