@@ -31,11 +31,11 @@ __all__ = ["run", "SETTINGS"]
 
 SETTINGS = {
     False: {"dims": [2, 10, 100], "points": 1000, "repeats": 5, "hessian_max_dim": 100,
-            "sdgd_dims": [100, 1000, 10000], "sdgd_full_max_dim": 1000, "sdgd_steps": 5, "sdgd_timeout": 900,
+            "sdgd_dims": [100, 1000, 10000, 100000], "sdgd_full_max_dim": 1000, "sdgd_detached_max_dim": 10000, "sdgd_steps": 5, "sdgd_timeout": 900,
             "sdgd_estimators": ["independent", "same", "full-detached"],
             "sdgd_model": {"dim_batch": 100, "points": 100, "width": 128, "depth": 3}},
     True: {"dims": [2, 10], "points": 64, "repeats": 2, "hessian_max_dim": 10,
-           "sdgd_dims": [12, 48], "sdgd_full_max_dim": 48, "sdgd_steps": 2, "sdgd_timeout": 300,
+           "sdgd_dims": [12, 48], "sdgd_full_max_dim": 48, "sdgd_detached_max_dim": 48, "sdgd_steps": 2, "sdgd_timeout": 300,
            "sdgd_estimators": ["independent"],
            "sdgd_model": {"dim_batch": 8, "points": 16, "width": 16, "depth": 2}},
 }
@@ -153,6 +153,10 @@ def _sdgd(s: dict[str, Any], device: str) -> dict[str, Any]:
             if estimator == "full" and d > s["sdgd_full_max_dim"]:
                 row["estimators"][estimator] = {"error": f"not run: d > full_max_dim = {s['sdgd_full_max_dim']}"}
                 continue
+            if estimator == "full-detached" and d > s["sdgd_detached_max_dim"]:
+                row["estimators"][estimator] = {"error": f"not run: d > detached_max_dim = {s['sdgd_detached_max_dim']} "
+                                                         "(all d second derivatives per step, without a graph)"}
+                continue
             config = SdgdConfig(**base, estimator=estimator)
             row["estimators"][estimator] = measure_in_subprocess(config, s["sdgd_steps"], device=device,
                                                                  threads=threads, timeout=s["sdgd_timeout"])
@@ -162,7 +166,7 @@ def _sdgd(s: dict[str, Any], device: str) -> dict[str, Any]:
             row["full_over_independent_memory"] = full["peak_bytes"] / ours["peak_bytes"]
         rows.append(row)
     growth = {}
-    for estimator in s["sdgd_estimators"]:
+    for estimator in s["sdgd_estimators"] + ["full"]:
         pts = [(r["dim"], r["estimators"][estimator]) for r in rows if "seconds_per_step" in r["estimators"][estimator]]
         if len(pts) >= 2:
             (d0, a), (d1, b) = pts[0], pts[-1]
