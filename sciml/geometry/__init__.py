@@ -233,22 +233,49 @@ class Interval(Box):
         return f"Interval({self.lower[0]:g}, {self.upper[0]:g})"
 
 
-def _check_radius(kind: str, radius) -> float:
-    radius = float(radius)
-    if not (radius > 0 and math.isfinite(radius)):
-        raise ConfigError(f"{kind} has zero volume: radius = {radius:g} (it must be positive and finite)")
-    return radius
+class _Round(Domain):
+    """What a ball and a sphere share: centre, radius, bounding box, distance to the centre, description."""
+
+    kind = "round"
+    min_dim = 1
+
+    def __init__(self, center, radius):
+        name = type(self).__name__
+        self.center = np.asarray(center, dtype=np.float64).reshape(-1)
+        if self.center.size < self.min_dim or not np.all(np.isfinite(self.center)):
+            raise ConfigError(f"{name} needs a finite centre with at least {self.min_dim} coordinate(s)")
+        self.radius = float(radius)
+        if not (self.radius > 0 and math.isfinite(self.radius)):
+            raise ConfigError(f"{name} has zero volume: radius = {self.radius:g} (it must be positive and finite)")
+        self.dim = len(self.center)
+
+    def bounding_box(self):
+        return self.center - self.radius, self.center + self.radius
+
+    def _c(self, x):
+        return torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
+
+    def signed_distance(self, x) -> torch.Tensor:
+        x = self._x(x)
+        return (x - self._c(x)).norm(dim=1) - self.radius
+
+    def describe(self):
+        return {"type": self.kind, "center": self.center.tolist(), "radius": self.radius}
+
+    def __repr__(self):
+        name = type(self).__name__
+        if self.dim > 4:
+            return f"{name}(dim={self.dim}, radius={self.radius:g})"
+        return f"{name}({self.center.tolist()}, {self.radius:g})"
 
 
-class Ball(Domain):
+class Ball(_Round):
     """The ball ``|x - center| <= radius`` in R^d (any ``d``; ``center`` sets it)."""
 
+    kind = "ball"
+
     def __init__(self, center=(0.0, 0.0, 0.0), radius: float = 1.0):
-        self.center = np.asarray(center, dtype=np.float64).reshape(-1)
-        if not self.center.size or not np.all(np.isfinite(self.center)):
-            raise ConfigError(f"{type(self).__name__} needs a finite centre with at least one coordinate")
-        self.radius = _check_radius(type(self).__name__, radius)
-        self.dim = len(self.center)
+        super().__init__(center, radius)
 
     @classmethod
     def unit(cls, dim: int) -> "Ball":
@@ -260,16 +287,6 @@ class Ball(Domain):
     def log_volume(self) -> float:
         d = self.dim
         return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1) + d * math.log(self.radius)
-
-    def bounding_box(self):
-        return self.center - self.radius, self.center + self.radius
-
-    def _c(self, x):
-        return torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
-
-    def signed_distance(self, x) -> torch.Tensor:
-        x = self._x(x)
-        return (x - self._c(x)).norm(dim=1) - self.radius
 
     def closest_boundary_point(self, x):
         x = self._x(x)
@@ -291,17 +308,11 @@ class Ball(Domain):
             torch.where(_unit(n, 1, method, seed) < 0.5, -1.0, 1.0).to(torch.float64)
         return _out(torch.from_numpy(self.center) + self.radius * normals, dtype, device), _out(normals, dtype, device)
 
-    def describe(self):
-        return {"type": "ball", "center": self.center.tolist(), "radius": self.radius}
-
-    def __repr__(self):
-        if self.dim > 4:
-            return f"Ball(dim={self.dim}, radius={self.radius:g})"
-        return f"Ball({self.center.tolist()}, {self.radius:g})"
-
 
 class Disk(Ball):
     """The disk of R^2, a :class:`Ball` sampled in polar coordinates (two unit-cube coordinates, not three)."""
+
+    kind = "disk"
 
     def __init__(self, center=(0.0, 0.0), radius: float = 1.0):
         super().__init__(center, radius)
@@ -319,14 +330,9 @@ class Disk(Ball):
         normals = torch.stack([torch.cos(phi), torch.sin(phi)], 1)
         return _out(torch.from_numpy(self.center) + self.radius * normals, dtype, device), _out(normals, dtype, device)
 
-    def describe(self):
-        return {"type": "disk", "center": self.center.tolist(), "radius": self.radius}
-
-    def __repr__(self):
-        return f"Disk({self.center.tolist()}, {self.radius:g})"
 
 
-class Sphere(Domain):
+class Sphere(_Round):
     """The sphere ``|x - center| = radius`` in R^d: a ``(d - 1)``-dimensional surface without boundary.
 
     ``volume()`` is its surface area; ``sample_interior`` draws points on it; ``contains`` accepts points
@@ -334,26 +340,18 @@ class Sphere(Domain):
     negative towards the centre). It has no boundary, so ``sample_boundary`` raises.
     """
 
+    kind = "sphere"
+    min_dim = 2  # a circle or more
+
     def __init__(self, center=(0.0, 0.0, 0.0), radius: float = 1.0):
-        self.center = np.asarray(center, dtype=np.float64).reshape(-1)
-        if self.center.size < 2 or not np.all(np.isfinite(self.center)):
-            raise ConfigError("Sphere needs a finite centre with at least 2 coordinates (a circle or more)")
-        self.radius = _check_radius("Sphere", radius)
-        self.dim = len(self.center)
+        super().__init__(center, radius)
 
     def log_volume(self) -> float:
         d = self.dim
         return math.log(2.0) + 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d) + (d - 1) * math.log(self.radius)
 
-    def bounding_box(self):
-        return self.center - self.radius, self.center + self.radius
-
     def contains(self, x, *, tol: float = 1e-9) -> torch.Tensor:
         return self.signed_distance(x).abs() <= tol
-
-    def signed_distance(self, x) -> torch.Tensor:
-        x = self._x(x)
-        return (x - torch.as_tensor(self.center, dtype=x.dtype, device=x.device)).norm(dim=1) - self.radius
 
     def closest_boundary_point(self, x):
         raise ConfigError("a sphere has no boundary; project onto the surface with Ball.closest_boundary_point")
@@ -361,7 +359,7 @@ class Sphere(Domain):
     def normals(self, x) -> torch.Tensor:
         """The outward unit normal of the surface at (the projection of) ``x``."""
         x = self._x(x)
-        d = x - torch.as_tensor(self.center, dtype=x.dtype, device=x.device)
+        d = x - self._c(x)
         return d / d.norm(dim=1, keepdim=True).clamp(min=torch.finfo(x.dtype).tiny)
 
     def sample_interior(self, n, *, method="uniform", seed=0, dtype=torch.float64, device=None):
@@ -370,14 +368,6 @@ class Sphere(Domain):
 
     def sample_boundary(self, n, *, method="uniform", seed=0, dtype=torch.float64, device=None):
         raise ConfigError("a sphere has no boundary to sample; sample_interior draws points on its surface")
-
-    def describe(self):
-        return {"type": "sphere", "center": self.center.tolist(), "radius": self.radius}
-
-    def __repr__(self):
-        if self.dim > 4:
-            return f"Sphere(dim={self.dim}, radius={self.radius:g})"
-        return f"Sphere({self.center.tolist()}, {self.radius:g})"
 
 
 def _segments_cross(p, q, r, s) -> bool:

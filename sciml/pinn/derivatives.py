@@ -202,6 +202,14 @@ def _axes(dim: int, dims: Sequence[int] | torch.Tensor | None) -> torch.Tensor:
     return dims
 
 
+def _one_hot(x: torch.Tensor, dims) -> torch.Tensor:
+    """The unit tangents ``(k, dim)`` of the axes ``dims`` (all when ``None``), in ``x``'s dtype and device."""
+    axes = _axes(x.shape[1], dims).to(x.device)
+    eye = torch.zeros(len(axes), x.shape[1], dtype=x.dtype, device=x.device)
+    eye[torch.arange(len(axes), device=x.device), axes] = 1.0
+    return eye
+
+
 def partials(f: Pointwise, x: torch.Tensor, dims: Sequence[int] | torch.Tensor | None = None, *,
              order: int = 2, chunk_size: int | None = None) -> tuple[torch.Tensor, ...]:
     """Value and partial derivatives ``d f / d x_i`` (and ``d^2 f / d x_i^2``) for the axes ``dims``.
@@ -212,10 +220,7 @@ def partials(f: Pointwise, x: torch.Tensor, dims: Sequence[int] | torch.Tensor |
     linear first layer's output (as :mod:`sciml.pinn.sdgd` does).
     """
     _check_points(x)
-    axes = _axes(x.shape[1], dims).to(x.device)
-    eye = torch.zeros(len(axes), x.shape[1], dtype=x.dtype, device=x.device)
-    eye[torch.arange(len(axes), device=x.device), axes] = 1.0
-    return along(f, x, eye, order=order, chunk_size=chunk_size)
+    return along(f, x, _one_hot(x, dims), order=order, chunk_size=chunk_size)
 
 
 def laplacian(f: Pointwise, x: torch.Tensor, dims: Sequence[int] | torch.Tensor | None = None, *,
@@ -223,10 +228,7 @@ def laplacian(f: Pointwise, x: torch.Tensor, dims: Sequence[int] | torch.Tensor 
     """``sum_i d^2 f / d x_i^2`` over ``dims`` (all axes by default): ``(N, C)``."""
     if jet_supported(f):
         _check_points(x)
-        axes = _axes(x.shape[1], dims).to(x.device)
-        eye = torch.zeros(len(axes), x.shape[1], dtype=x.dtype, device=x.device)
-        eye[torch.arange(len(axes), device=x.device), axes] = 1.0
-        return mlp_jet(f, x, eye, summed=True)[2]
+        return mlp_jet(f, x, _one_hot(x, dims), summed=True)[2]
     return partials(f, x, dims, order=2, chunk_size=chunk_size)[2].sum(dim=0)
 
 

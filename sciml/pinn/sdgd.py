@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from sciml._errors import ConfigError, DataError
-from sciml.pinn.derivatives import along, jet_supported, mlp_jet
+from sciml.pinn.derivatives import along, mlp_jet
 from sciml.pinn.pinn import activation
 
 __all__ = ["SdgdConfig", "SdgdNet", "SdgdMethod", "ExactSolution", "SPEC", "ESTIMATORS", "PDES",
@@ -223,9 +223,6 @@ class SdgdNet(nn.Module):
     def sampled_laplacian(self, x: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``u (N,)`` and ``sum_{j in dims} d^2 u / dx_j^2`` ``(N,)``: the sum travels through the layers
         (:func:`sciml.pinn.derivatives.mlp_jet`), never one second derivative per dimension."""
-        if not jet_supported(self.rest):
-            u, second = self.second_derivatives(x, dims)
-            return u, second.sum(0)
         h0 = self.first(x)
         n, dn, ddn = mlp_jet(self.rest, h0, self.first.weight[:, dims].T, summed=True)
         n, dn, ddn = n[:, 0], dn[..., 0], ddn[:, 0]
@@ -372,11 +369,25 @@ def _spec():
 SPEC = _spec()
 
 
+def _peak_rss() -> float:
+    """This process's peak resident set in bytes: Linux's ``VmHWM`` (the high-water mark of this address
+    space alone), else ``ru_maxrss``, which after fork + exec also counts the parent's resident set."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) * 1024.0  # kB
+    except OSError:
+        pass
+    import resource
+
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024.0  # Linux: KiB
+
+
 def time_steps(config: SdgdConfig, steps: int = 5, *, device: str = "cpu", seed: int = 0) -> dict[str, float]:
     """Seconds per training step (AdamW, after one warm-up step) of ``config`` and the peak memory: CUDA's
     peak allocation on a GPU, the process's peak resident set on a CPU (meaningful in a fresh process:
     :func:`measure_in_subprocess`)."""
-    import resource
     import time
 
     dev = torch.device(device)
@@ -407,7 +418,7 @@ def time_steps(config: SdgdConfig, steps: int = 5, *, device: str = "cpu", seed:
     if dev.type == "cuda":
         peak = float(torch.cuda.max_memory_allocated(dev))
     else:
-        peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024.0  # Linux: KiB
+        peak = _peak_rss()
     return {"seconds_per_step": seconds, "it_per_s": 1.0 / seconds, "peak_bytes": peak,
             "memory": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS"}
 
