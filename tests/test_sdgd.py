@@ -28,6 +28,17 @@ def test_the_closed_form_laplacian_equals_autodiff_and_finite_differences():
     assert float(exact.u(sphere).abs().max()) < 1e-12  # u = 0 on the sphere
 
 
+def test_the_numpy_draw_is_the_authors_instance():
+    # numpy's legacy generator seeded 0 starts 1.764, 0.400, 0.979, 2.241, 1.868 (the authors draw c so)
+    exact = ExactSolution.of(SdgdConfig(dim=6, coefficient_rng="numpy"))
+    torch.testing.assert_close(exact.coefficients, torch.tensor([1.76405235, 0.40015721, 0.97873798, 2.2408932,
+                                                                 1.86755799], dtype=torch.float64), rtol=0, atol=1e-8)
+    other = ExactSolution.of(SdgdConfig(dim=6))
+    assert not torch.allclose(other.coefficients, exact.coefficients)
+    method = SdgdMethod(SdgdNet(SdgdConfig(dim=6, coefficient_rng="numpy", width=8, depth=1)))
+    torch.testing.assert_close(method.exact.coefficients, exact.coefficients)
+
+
 def test_sampled_second_derivatives_equal_the_full_ones_on_those_dimensions():
     net = SdgdNet(SdgdConfig(dim=7, width=16, depth=3, dtype="float64"))
     x = 0.4 * torch.randn(6, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -97,6 +108,7 @@ def test_training_reduces_the_error():
     ({"dim": 10, "dim_batch": 11}, "dim_batch \\(\\|I\\|\\) must be between 1 and dim = 10"),
     ({"dim": 1}, "dim must be at least 2"),
     ({"estimator": "all"}, "must be one of 'full-detached', 'independent', 'same', 'full'"),
+    ({"coefficient_rng": "mt"}, "must be one of 'torch', 'numpy'"),
 ])
 def test_bad_settings_are_refused_with_one_sentence(values, message):
     with pytest.raises(ConfigError, match=message):

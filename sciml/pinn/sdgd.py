@@ -15,7 +15,7 @@ back-propagates through a random subset ``I`` of ``|I| << d`` of those terms per
 The test problems of the paper, on the unit ball in R^d with ``u = 0`` on the sphere: Poisson
 ``Lap u = f``, Allen-Cahn ``Lap u + u - u^3 = f``, Sine-Gordon ``Lap u + sin u = f``, with the exact
 solution ``u = (1 - |x|^2) sum_{i=1}^{d-1} c_i sin(x_i + cos x_{i+1} + x_{i+1} cos x_i)``, ``c_i ~ N(0, 1)``
-(drawn from ``coefficient_seed``), ``f`` from its Laplacian in closed form; the ansatz
+(drawn from ``coefficient_seed`` by ``coefficient_rng``; ``numpy`` gives the authors' instance), ``f`` from its Laplacian in closed form; the ansatz
 ``u = (1 - |x|^2) MLP(x)`` meets the boundary condition exactly.
 
 Second derivatives only for the sampled dimensions, never a Hessian and never a ``(|I|, N, d)``
@@ -45,6 +45,7 @@ __all__ = ["SdgdConfig", "SdgdNet", "SdgdMethod", "ExactSolution", "SPEC", "ESTI
 
 ESTIMATORS = ("full-detached", "independent", "same", "full")
 PDES = ("poisson", "allen-cahn", "sine-gordon")
+COEFFICIENT_RNGS = ("torch", "numpy")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,10 @@ class SdgdConfig:
     problem : ``poisson``, ``allen-cahn`` or ``sine-gordon`` (on the unit ball)
     dim : the dimension ``d``
     coefficient_seed : seed of the exact solution's ``c_i``
+    coefficient_rng : how the ``c_i`` are drawn from that seed: ``torch`` (``torch.randn`` with a generator
+        seeded so) or ``numpy`` (``numpy.random.RandomState(seed).randn(1, d - 1)``, as the authors' scripts
+        draw them after ``np.random.seed(SEED)``: seed 0 is the instance behind the paper's table). The
+        error a run reaches depends on the draw (docs/sdgd.md)
     width, depth, activation : the MLP of the ansatz: ``depth`` hidden layers of ``width`` (the authors' code:
         3 hidden tanh layers of 128, 4 linear layers)
     estimator : :data:`ESTIMATORS`
@@ -72,6 +77,7 @@ class SdgdConfig:
     problem: Literal["poisson", "allen-cahn", "sine-gordon"] = "poisson"
     dim: int = 100
     coefficient_seed: int = 0
+    coefficient_rng: Literal["torch", "numpy"] = "torch"
     width: int = 128
     depth: int = 3
     activation: str = "tanh"
@@ -91,6 +97,8 @@ class SdgdConfig:
                              f"{self.dim_batch}")
         if not 0 <= self.residual_dim_batch <= self.dim:
             raise ValueError(f"residual_dim_batch must be between 0 and dim = {self.dim}, got {self.residual_dim_batch}")
+        if self.coefficient_rng not in COEFFICIENT_RNGS:
+            raise ValueError(f"unknown coefficient_rng {self.coefficient_rng!r}; choose one of {', '.join(COEFFICIENT_RNGS)}")
         for name in ("points", "chunk", "width", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -121,9 +129,19 @@ class ExactSolution:
     Shapes: ``x (N, d)`` -> ``(N,)``.
     """
 
-    def __init__(self, dim: int, seed: int):
+    def __init__(self, dim: int, seed: int, rng: str = "torch"):
         self.dim = dim
-        self.coefficients = torch.randn(dim - 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        if rng == "torch":
+            self.coefficients = torch.randn(dim - 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        elif rng == "numpy":
+            self.coefficients = torch.from_numpy(np.random.RandomState(seed).randn(1, dim - 1)[0])
+        else:
+            raise ConfigError(f"unknown coefficient_rng {rng!r}; choose one of {', '.join(COEFFICIENT_RNGS)}")
+
+    @classmethod
+    def of(cls, config: "SdgdConfig") -> "ExactSolution":
+        """The exact solution of a model's configuration."""
+        return cls(config.dim, config.coefficient_seed, config.coefficient_rng)
 
     def _parts(self, x: torch.Tensor):
         c = self.coefficients.to(x.device, x.dtype)
@@ -237,7 +255,7 @@ class SdgdMethod:
         self.model = model
         self.net = model
         self.config = model.config
-        self.exact = ExactSolution(model.config.dim, model.config.coefficient_seed)
+        self.exact = ExactSolution.of(model.config)
         self.dtype = _dtype(model.config.dtype)
 
     def sample(self, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -294,7 +312,7 @@ def relative_l2(model: SdgdNet, n: int = 10000, seed: int = 12345, batch: int = 
     """Relative L2 error of ``model`` against the exact solution on ``n`` fresh points in the ball, drawn
     like the training points (``radial``: the model's own unless given)."""
     generator = torch.Generator().manual_seed(seed)
-    exact = ExactSolution(model.config.dim, model.config.coefficient_seed)
+    exact = ExactSolution.of(model.config)
     dtype = next(model.parameters()).dtype
     err = ref = 0.0
     with torch.no_grad():
@@ -310,7 +328,7 @@ def relative_l2(model: SdgdNet, n: int = 10000, seed: int = 12345, batch: int = 
 
 def write_reference_points(out: str | os.PathLike, *, dim: int, n: int, n_points: int, seed: int = 0,
                            problem: str = "poisson", coefficient_seed: int = 0, radial: str = "uniform-radius",
-                           force: bool = False):
+                           coefficient_rng: str = "torch", force: bool = False):
     """A point-set store of ``n`` samples of ``n_points`` points in the unit ball of R^dim (``radial`` as in
     :func:`sample_ball`) with the exact solution as ``target`` (for ``sciml eval`` / ``sciml predict``)."""
     from sciml.data.points import write_point_set
@@ -318,7 +336,7 @@ def write_reference_points(out: str | os.PathLike, *, dim: int, n: int, n_points
 
     if problem not in PDES:
         raise ConfigError(f"unknown SDGD problem {problem!r}; choose one of {', '.join(PDES)}")
-    exact = ExactSolution(dim, coefficient_seed)
+    exact = ExactSolution(dim, coefficient_seed, coefficient_rng)
 
     def blocks():
         for i in range(n):
@@ -327,8 +345,8 @@ def write_reference_points(out: str | os.PathLike, *, dim: int, n: int, n_points
 
     return write_point_set(out, blocks(), n=n, n_points=n_points, dim=dim, channels=1,
                            coordinate_names=list(_space_names(dim)), pde=f"sdgd-{problem}",
-                           params={"dim": dim, "coefficient_seed": coefficient_seed, "problem": problem,
-                                   "radial": radial},
+                           params={"dim": dim, "coefficient_seed": coefficient_seed,
+                                   "coefficient_rng": coefficient_rng, "problem": problem, "radial": radial},
                            generator="sciml.pinn.sdgd 1", seed=seed, force=force)
 
 
@@ -337,7 +355,8 @@ def _identity(model: SdgdNet) -> dict[str, Any]:
 
     d = model.config.dim
     return {"problem": f"sdgd-{model.config.problem}", "pde": f"{model.config.problem} on the unit ball of R^{d}",
-            "params": {"dim": d, "coefficient_seed": model.config.coefficient_seed},
+            "params": {"dim": d, "coefficient_seed": model.config.coefficient_seed,
+                       "coefficient_rng": model.config.coefficient_rng},
             "domain": {"lower": [-1.0] * d, "upper": [1.0] * d, "coordinate_names": list(_space_names(d))}}
 
 
