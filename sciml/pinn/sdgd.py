@@ -97,8 +97,6 @@ class SdgdConfig:
                              f"{self.dim_batch}")
         if not 0 <= self.residual_dim_batch <= self.dim:
             raise ValueError(f"residual_dim_batch must be between 0 and dim = {self.dim}, got {self.residual_dim_batch}")
-        if self.coefficient_rng not in COEFFICIENT_RNGS:
-            raise ValueError(f"unknown coefficient_rng {self.coefficient_rng!r}; choose one of {', '.join(COEFFICIENT_RNGS)}")
         for name in ("points", "chunk", "width", "depth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
