@@ -144,6 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--dtype", default="float64", choices=("float64", "float32"))
     solve.add_argument("--json", action="store_true", help="print the report as JSON")
 
+    wos = sub.add_parser("wos", help="walk-on-spheres: estimate the solution of Lap u = f, u = g on the boundary, at "
+                                     "given points (Monte Carlo, no mesh of the interior)")
+    wos.add_argument("--domain", required=True, help="a mesh file meshio reads (closed 2-D loops or 3-D surface), a "
+                                                      ".json/.yaml domain file, or JSON text such as "
+                                                      "'{\"type\": \"disk\", \"center\": [0, 0], \"radius\": 1}'")
+    wos.add_argument("--boundary", required=True, help="boundary data g as an expression in x, y (, z)")
+    wos.add_argument("--source", default=None, help="source f of Lap u = f as an expression (default: Laplace, f = 0)")
+    wos.add_argument("--points", required=True, type=Path, help="points (n, dim): .npy, .csv or .txt")
+    wos.add_argument("--out", required=True, type=Path, help="estimates: .npz or .csv")
+    wos.add_argument("--walks", type=int, default=1000, help="walks per point (default 1000)")
+    wos.add_argument("--eps", type=float, default=1e-3, help="epsilon shell: a walk ends within eps of the boundary")
+    wos.add_argument("--max-steps", type=int, default=10_000, help="walk cap: longer walks are closed and counted")
+    wos.add_argument("--seed", type=int, default=0)
+    wos.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    wos.add_argument("--dtype", default="float64", choices=("float64", "float32"))
+    wos.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    wos.add_argument("--json", action="store_true", help="print the summary as JSON")
+
     rep = sub.add_parser("reproduce", help="run a registered paper experiment and write its report")
     rep.add_argument("experiment", nargs="?", default=None,
                      help="experiment name (sciml reproduce --list shows them)")
@@ -455,6 +473,24 @@ def _require(args, command: str, *names: str) -> None:
         raise ConfigError(f"sciml {command} needs {' and '.join(missing)} (or --list)")
 
 
+def _cmd_wos(args, log: logging.Logger) -> int:
+    from sciml.wos.files import solve_files
+
+    _refuse_existing(args.out, args.force)
+    summary = solve_files(args.domain, args.boundary, args.points, args.out, source=args.source, walks=args.walks,
+                          eps=args.eps, max_steps=args.max_steps, seed=args.seed, device=args.device, dtype=args.dtype)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"wrote {summary['out']}: {summary['points']} points x {summary['walks']} walks in "
+              f"{summary['seconds']:.2f} s ({summary['walks_per_second']:.3g} walks/s, {summary['steps_mean']:.1f} steps "
+              f"per walk on average); mean standard error {summary['stderr_mean']:.3g}")
+        if summary["unfinished"]:
+            print(f"  {summary['unfinished']} walks reached --max-steps {summary['max_steps']} and were closed at the "
+                  f"nearest boundary point")
+    return 0
+
+
 def _cmd_reproduce(args, log: logging.Logger) -> int:
     from sciml.experiments import run_experiment
 
@@ -509,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         keep_freed_memory()  # eager torch on the CPU spends up to half its time in page faults otherwise
     log = configure_logging(logging.WARNING if args.quiet else logging.INFO)
     handlers = {"data": _cmd_data, "train": _cmd_train, "eval": _cmd_eval, "predict": _cmd_predict, "solve": _cmd_solve,
-                "reproduce": _cmd_reproduce,
+                "wos": _cmd_wos, "reproduce": _cmd_reproduce,
                 "demo": _cmd_demo,
                 "bench": _cmd_bench}
     try:

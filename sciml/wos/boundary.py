@@ -415,7 +415,7 @@ class SegmentBoundary(_GridBoundary):
     def _distance_to(self, x, prims):
         return point_segment(x, prims[..., 0, :], prims[..., 1, :])
 
-    exact_pairs = 1e8
+    exact_pairs = 5e7
 
     def _centre_distances(self, c, prims):
         a, e = prims[:, 0], prims[:, 1] - prims[:, 0]
@@ -536,11 +536,11 @@ class TriangleBoundary(_GridBoundary):
 def boundary_from_mesh(path) -> Boundary:
     """A boundary from a mesh file meshio reads: 2-D ``line`` cells (closed loops) or 3-D ``triangle`` cells
     (a closed surface). A 2-D mesh of triangles gives its outer and hole loops (edges used once)."""
-    import meshio
+    from sciml.data.mesh import read_mesh
 
     try:
-        mesh = meshio.read(str(path))
-    except Exception as exc:  # meshio raises many kinds; one sentence for the user
+        mesh = read_mesh(path)  # meshio's readers, without meshio.read's exit on failure
+    except DataError as exc:
         raise DataError(f"{path}: not a mesh meshio can read ({exc})") from exc
     pts = np.asarray(mesh.points, dtype=np.float64)
     kinds = {c.type: c.data for c in mesh.cells}
