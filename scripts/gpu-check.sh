@@ -47,10 +47,13 @@ sys.exit(1 if failed else 0)
 PY
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "solve on cuda: FAILED"; status=1; }
 # 3. benchmarks with the device (each suite measures its own CPU baseline in the same run)
-for suite in linalg precond pinn; do
+for suite in linalg precond pinn wos; do
   timeout 200 python3 -m sciml --threads 4 bench "$suite" --quick --out "$OUT/bench-$suite.json" --force \
     > "$OUT/bench-$suite.log" 2>&1 && echo "bench $suite: ok" || { echo "bench $suite: FAILED"; status=1; }
 done
+# walk-on-spheres at full bench size on the device (walks/s vs the naive loop; polygon vs analytic disk)
+timeout 300 python3 -m sciml --threads 4 bench wos --out "$OUT/bench-wos-full.json" --force > "$OUT/bench-wos-full.log" 2>&1 \
+  && echo "bench wos (full): ok" || { echo "bench wos (full): FAILED"; status=1; }
 # 4. SDGD per-step time and peak allocation at the paper's sizes (its table: A100, 55.6 / 3.7 / 1.85 / 0.23 it/s)
 timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/sdgd-cuda.txt"
 import json

@@ -217,6 +217,43 @@ def test_bad_input_is_refused(kwargs, error, match):
         walk_on_spheres(Disk(), args.pop("points"), args.pop("g"), args.pop("f"), **args)
 
 
+def test_poisson_in_a_meshed_star_matches_finite_elements():
+    """Independent truth for a polygon boundary with a source: scikit-fem P2 on a gmsh star mesh, the mesh's
+    boundary edges as the WoS boundary."""
+    pytest.importorskip("gmsh")
+    pytest.importorskip("skfem")
+    from sciml.data.mesh import generate_domain
+    from sciml.data.pdes.poisson_mesh import solve
+
+    mesh = generate_domain("star", h=0.03, c1=0.2, c2=0.1, center=(0.0, 0.0), radius=1.0)
+    rho = lambda x, y: 10 * np.exp(-((x - 0.3) ** 2 + (y + 0.2) ** 2) / 0.05)  # noqa: E731
+    fem = solve(mesh, rho, order=2).double()  # -Lap u = rho, u = 0 on the boundary
+    boundary = boundary_from_mesh(mesh)
+    assert isinstance(boundary, SegmentBoundary)
+    pts = torch.as_tensor(mesh.points[:, :2])
+    far = torch.nonzero(boundary.exact_distance(pts) > 0.1)[:, 0][::40][:60]
+    e = walk_on_spheres(boundary, pts[far], lambda x: torch.zeros(len(x), dtype=x.dtype),
+                        lambda x: -torch.as_tensor(rho(x[:, 0].numpy(), x[:, 1].numpy())), walks=3000, eps=1e-4)
+    z2 = _z2(e, fem[far])
+    assert 0.6 < z2 < 1.6, z2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("case", ["disk", "star", "cube"])
+def test_cuda_walks_are_unbiased(case):
+    if case == "disk":
+        domain, pts, u = Disk(), Disk().sample_interior(100, seed=3) * 0.9, _harmonic2
+    elif case == "star":
+        domain, u = SegmentBoundary(star_vertices(0.2, 0.1, 400)), _harmonic2
+        pts = Disk().sample_interior(100, seed=3) * 0.6
+    else:
+        domain, u = TriangleBoundary(*_cube_surface()), _harmonic3
+        pts = Box([-1, -1, -1], [1, 1, 1]).sample_interior(100, seed=3) * 0.9
+    e = walk_on_spheres(domain, pts, u, walks=2000, eps=1e-4, device="cuda")
+    assert e.mean.device.type == "cuda"
+    assert 0.6 < _z2(e, u(pts.cuda())) < 1.5
+
+
 # ---------------------------------------------------------------------------------------------- the command
 
 def test_sciml_wos_command(tmp_path, capsys):

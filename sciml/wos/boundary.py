@@ -131,12 +131,20 @@ class DomainBoundary(Boundary):
 
 # ---------------------------------------------------------------------------------------------- primitives
 
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``sum(a * b, -1)`` over a last axis of 2 or 3, written out: torch's reduction over so short an axis is
+    several times slower than the arithmetic."""
+    out = a[..., 0] * b[..., 0] + a[..., 1] * b[..., 1]
+    return out + a[..., 2] * b[..., 2] if a.shape[-1] == 3 else out
+
+
 def point_segment(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Distance and closest point from ``x (..., d)`` to the segments ``a b`` (broadcast): ``(...)``, ``(..., d)``."""
     e = b - a
-    t = (((x - a) * e).sum(-1) / (e * e).sum(-1).clamp_min(torch.finfo(x.dtype).tiny)).clamp(0, 1)
+    t = (_dot(x - a, e) / _dot(e, e).clamp_min(torch.finfo(x.dtype).tiny)).clamp(0, 1)
     p = a + t[..., None] * e
-    return (x - p).norm(dim=-1), p
+    r = x - p
+    return _dot(r, r).sqrt(), p
 
 
 def point_triangle(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor
@@ -146,16 +154,16 @@ def point_triangle(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.T
     If the projection of ``x`` onto the triangle's plane falls inside the triangle it is the closest point;
     otherwise the closest point lies on one of the three edges.
     """
+    tiny = torch.finfo(x.dtype).tiny
     ab, ac = b - a, c - a
     n = torch.cross(ab, ac, dim=-1)
-    nn2 = (n * n).sum(-1).clamp_min(torch.finfo(x.dtype).tiny)
     ax = x - a
-    q = x - ((ax * n).sum(-1) / nn2)[..., None] * n  # the projection
+    q = x - (_dot(ax, n) / _dot(n, n).clamp_min(tiny))[..., None] * n  # the projection
     aq = q - a
     # barycentric coordinates of q
-    d00, d01, d11 = (ab * ab).sum(-1), (ab * ac).sum(-1), (ac * ac).sum(-1)
-    d20, d21 = (aq * ab).sum(-1), (aq * ac).sum(-1)
-    den = (d00 * d11 - d01 * d01).clamp_min(torch.finfo(x.dtype).tiny)
+    d00, d01, d11 = _dot(ab, ab), _dot(ab, ac), _dot(ac, ac)
+    d20, d21 = _dot(aq, ab), _dot(aq, ac)
+    den = (d00 * d11 - d01 * d01).clamp_min(tiny)
     v = (d11 * d20 - d01 * d21) / den
     w = (d00 * d21 - d01 * d20) / den
     inside = (v >= 0) & (w >= 0) & (v + w <= 1)
@@ -165,7 +173,8 @@ def point_triangle(x: torch.Tensor, a: torch.Tensor, b: torch.Tensor, c: torch.T
         closer = d < best_d
         best_d = torch.where(closer, d, best_d)
         best_p = torch.where(closer[..., None], p, best_p)
-    d_plane = (x - q).norm(dim=-1)
+    r = x - q
+    d_plane = _dot(r, r).sqrt()
     return torch.where(inside, d_plane, best_d), torch.where(inside[..., None], q, best_p)
 
 
@@ -189,7 +198,8 @@ class _GridBoundary(Boundary):
                               f"{int(np.argmin(span))}")
         if cells is None:  # cells about one primitive wide
             size = float(np.median(np.linalg.norm(self.primitives[:, 1] - self.primitives[:, 0], axis=1)))
-            cells = int(np.clip(np.ceil(span.max() / max(size, 1e-12 * span.max())), 8, 2048 if dim == 2 else 160))
+            cells = int(np.clip(np.ceil(span.max() / max(size, 1e-12 * span.max())), 32 if dim == 2 else 16,
+                                2048 if dim == 2 else 160))
         if int(cells) < 1:
             raise ConfigError(f"the grid index needs at least 1 cell per axis, got {cells}")
         h = float(span.max()) / int(cells)
@@ -534,14 +544,17 @@ class TriangleBoundary(_GridBoundary):
 
 
 def boundary_from_mesh(path) -> Boundary:
-    """A boundary from a mesh file meshio reads: 2-D ``line`` cells (closed loops) or 3-D ``triangle`` cells
+    """A boundary from a mesh file meshio reads (or a :class:`meshio.Mesh`): 2-D ``line`` cells (closed loops) or 3-D ``triangle`` cells
     (a closed surface). A 2-D mesh of triangles gives its outer and hole loops (edges used once)."""
     from sciml.data.mesh import read_mesh
 
-    try:
-        mesh = read_mesh(path)  # meshio's readers, without meshio.read's exit on failure
-    except DataError as exc:
-        raise DataError(f"{path}: not a mesh meshio can read ({exc})") from exc
+    if hasattr(path, "points") and hasattr(path, "cells"):  # a meshio.Mesh already in memory
+        mesh, path = path, "the mesh"
+    else:
+        try:
+            mesh = read_mesh(path)  # meshio's readers, without meshio.read's exit on failure
+        except DataError as exc:
+            raise DataError(f"{path}: not a mesh meshio can read ({exc})") from exc
     pts = np.asarray(mesh.points, dtype=np.float64)
     kinds = {c.type: c.data for c in mesh.cells}
     flat2d = pts.shape[1] == 2 or (pts.shape[1] == 3 and np.allclose(pts[:, 2], 0))
