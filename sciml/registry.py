@@ -44,6 +44,7 @@ EXPERIMENTS: dict[str, str] = {
     "lpinn-convection-diffusion": "sciml.experiments.lpinn:CONVECTION_DIFFUSION",
     "lpinn-burgers": "sciml.experiments.lpinn:BURGERS",
     "sdgd": "sciml.experiments.sdgd:EXPERIMENT",
+    "wos-no-poisson2d": "sciml.experiments.wosno:EXPERIMENT",
 }
 
 

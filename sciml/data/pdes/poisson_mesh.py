@@ -133,8 +133,8 @@ def _at_quadrature(values: Any, name: str, basis, num_nodes: int, num_cells: int
     return out
 
 
-def solve(mesh: Any, rho: Any, eps: Any = 1.0, *, order: int = 1) -> torch.Tensor:
-    """Solve ``-div(eps grad u) = rho`` with ``u = 0`` on the whole boundary by finite elements.
+def solve(mesh: Any, rho: Any, eps: Any = 1.0, *, order: int = 1, dirichlet: Any = None) -> torch.Tensor:
+    """Solve ``-div(eps grad u) = rho`` with ``u = g`` on the whole boundary by finite elements.
 
     Parameters
     ----------
@@ -145,6 +145,8 @@ def solve(mesh: Any, rho: Any, eps: Any = 1.0, *, order: int = 1) -> torch.Tenso
     eps : permittivity: a number, cell values ``(num_cells,)`` (piecewise constant) or a callable
         ``eps(x, y)``; must be positive
     order : polynomial degree of the Lagrange elements, 1 or 2
+    dirichlet : boundary data ``g``: ``None`` (``u = 0``) or a callable ``g(x, y)`` on arrays, evaluated at
+        the boundary degrees of freedom (vertices, and edge midpoints for P2)
 
     Returns
     -------
@@ -180,7 +182,21 @@ def solve(mesh: Any, rho: Any, eps: Any = 1.0, *, order: int = 1) -> torch.Tenso
     matrix = stiffness.assemble(basis, eps=eps_q)
     rhs = load.assemble(basis, rho=rho_q)
     solution = np.zeros(basis.N)
-    interior = basis.complement_dofs(basis.get_dofs())
+    boundary = basis.get_dofs().all()
+    if dirichlet is not None:
+        if not callable(dirichlet):
+            raise ConfigError("dirichlet must be a callable g(x, y) (or None for u = 0)")
+        where = basis.doflocs[:, boundary]
+        values = np.asarray(dirichlet(where[0], where[1]), dtype=np.float64)
+        if values.shape != (len(boundary),):
+            values = np.broadcast_to(values, (len(boundary),)) if values.ndim == 0 else values
+        if values.shape != (len(boundary),):
+            raise DataError(f"dirichlet(x, y) returned shape {values.shape} for {len(boundary)} boundary points")
+        if not np.all(np.isfinite(values)):
+            raise DataError("the Dirichlet data g has non-finite values on the boundary")
+        solution[boundary] = values
+        rhs = rhs - matrix @ solution
+    interior = basis.complement_dofs(boundary)
     solution[interior] = spla.spsolve(matrix[interior][:, interior].tocsc(), rhs[interior])
     result = torch.from_numpy(solution[basis.nodal_dofs[0]].copy())
     if isinstance(rho, torch.Tensor):
