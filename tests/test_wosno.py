@@ -139,3 +139,12 @@ def test_the_experiment_runs_at_smoke_scale_and_resumes_per_method(tmp_path):
     report = (out / "report.md").read_text()
     assert "8.75" in report and f"{rows['pino']['rel_l2']:.4g}" in report
     assert (out / "wosno-error.png").read_bytes()[:4] == b"\x89PNG"
+    # interrupted after wos and fem: rerunning trains only the method whose results are missing
+    (out / "results.json").unlink()
+    (out / "pino.json").unlink()
+    stamps = {m: (out / f"{m}.pt").stat().st_mtime_ns for m in ("wos", "pino", "fem")}
+    run_experiment("wos-no-poisson2d", out, scale="smoke")
+    again = {m: (out / f"{m}.pt").stat().st_mtime_ns for m in ("wos", "pino", "fem")}
+    assert again["wos"] == stamps["wos"] and again["fem"] == stamps["fem"] and again["pino"] != stamps["pino"]
+    saved2 = json.loads((out / "results.json").read_text())
+    assert {r["method"]: r["rel_l2"] for r in saved2["rows"]}["wos"] == rows["wos"]["rel_l2"]

@@ -4,8 +4,8 @@ One family of 2-D Poisson problems on star domains (:mod:`sciml.wos.wosno`); the
 number of steps (one instance per step) three ways: against running-mean walk-on-spheres estimates (``wos``),
 with the autograd PDE residual (``pino``), and against finite-element solutions (``fem``). Test error: relative
 L2 against P2 finite elements on held-out instances. Speed and peak memory of a step of each method are
-measured in a fresh process each. A method whose results file exists in the run directory is not trained again
-(an interrupted run resumes at the method it stopped in).
+measured in a fresh process each. A method whose results file (``METHOD.json``) in the run directory was made
+with the same settings is not trained again (an interrupted run resumes at the method it stopped in).
 """
 
 from __future__ import annotations
@@ -57,12 +57,15 @@ def run(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
     for method in config["methods"]:
         file = out / f"{method}.json"
         if file.exists():
-            rows.append(json.loads(file.read_text()))
-            continue
+            saved = json.loads(file.read_text())
+            if saved.get("settings") == config:  # the same settings: this method finished before an interruption
+                rows.append(saved)
+                continue
         cfg = _config(config, method)
         trainer = WosNoTrainer(cfg, train, epochs=config["epochs"], device=device)
         result = trainer.train(test, evaluate_every=config["evaluate_every"], progress=True)
-        row = {"method": method, **result, "parameters": sum(p.numel() for p in trainer.model.parameters())}
+        row = {"method": method, **result, "parameters": sum(p.numel() for p in trainer.model.parameters()),
+               "settings": config}
         with atomic_path(out / f"{method}.pt") as tmp:
             torch.save(trainer.model.state_dict(), tmp)
         row["timing"] = measure_in_subprocess(cfg, config["timing_steps"], device=device,
