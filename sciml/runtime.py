@@ -31,6 +31,8 @@ __all__ = [
     "blas_threads",
     "keep_freed_memory",
     "freed_memory_kept",
+    "peak_rss",
+    "measure_in_subprocess",
     "DEVICES",
     "DTYPES",
 ]
@@ -243,3 +245,52 @@ def progress(iterable: Iterable | None = None, *, total: int | None = None, desc
     disable = (not sys.stderr.isatty()) if enabled is None else (not enabled)
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True,
                 file=sys.stderr, **kwargs)
+
+
+def peak_rss() -> float:
+    """This process's peak resident set in bytes: Linux's ``VmHWM`` (the high-water mark of this address
+    space alone), else ``ru_maxrss``, which after fork + exec also counts the parent's resident set."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1]) * 1024.0  # kB
+    except OSError:
+        pass
+    import resource
+
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024.0  # Linux: KiB
+
+
+_MEASURE = """
+import importlib, json, sys, torch
+torch.set_num_threads(int(sys.argv[4]))
+from sciml.config import from_dict
+module, cls, fn = sys.argv[1].split(":")
+mod = importlib.import_module(module)
+config = from_dict(getattr(mod, cls), json.loads(sys.argv[2]))
+print(json.dumps(getattr(mod, fn)(config, int(sys.argv[3]), device=sys.argv[5])))
+"""
+
+
+def measure_in_subprocess(timer: str, config: Any, steps: int = 5, *, device: str = "cpu", threads: int = 1,
+                          timeout: float = 600.0) -> dict[str, Any]:
+    """``timer(config, steps, device=...)`` in a fresh Python process, so that its peak resident set is this
+    configuration's alone. ``timer`` is ``"module:ConfigClass:function"``; the function returns a JSON-ready
+    dict. ``{"error": ...}`` when it fails, runs out of memory or passes ``timeout`` seconds."""
+    import json
+    import subprocess
+    import sys
+
+    from sciml.config import to_dict
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _MEASURE, timer, json.dumps(to_dict(config)), str(steps),
+                               str(threads), device], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"more than {timeout:.0f} s for {steps + 1} steps"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["killed"])[-1]
+        return {"error": f"exit status {done.returncode}: {tail[-200:]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+

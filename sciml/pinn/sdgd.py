@@ -386,21 +386,6 @@ def _spec():
 SPEC = _spec()
 
 
-def _peak_rss() -> float:
-    """This process's peak resident set in bytes: Linux's ``VmHWM`` (the high-water mark of this address
-    space alone), else ``ru_maxrss``, which after fork + exec also counts the parent's resident set."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return float(line.split()[1]) * 1024.0  # kB
-    except OSError:
-        pass
-    import resource
-
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024.0  # Linux: KiB
-
-
 def time_steps(config: SdgdConfig, steps: int = 5, *, device: str = "cpu", seed: int = 0) -> dict[str, float]:
     """Seconds per training step (AdamW, after one warm-up step) of ``config`` and the peak memory: CUDA's
     peak allocation on a GPU, the process's peak resident set on a CPU (meaningful in a fresh process:
@@ -435,36 +420,17 @@ def time_steps(config: SdgdConfig, steps: int = 5, *, device: str = "cpu", seed:
     if dev.type == "cuda":
         peak = float(torch.cuda.max_memory_allocated(dev))
     else:
-        peak = _peak_rss()
+        from sciml.runtime import peak_rss
+
+        peak = peak_rss()
     return {"seconds_per_step": seconds, "it_per_s": 1.0 / seconds, "peak_bytes": peak,
             "memory": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS"}
 
 
-_MEASURE = """
-import json, sys, torch
-torch.set_num_threads(int(sys.argv[3]))
-from sciml.config import from_dict
-from sciml.pinn.sdgd import SdgdConfig, time_steps
-print(json.dumps(time_steps(from_dict(SdgdConfig, json.loads(sys.argv[1])), int(sys.argv[2]), device=sys.argv[4])))
-"""
-
-
 def measure_in_subprocess(config: SdgdConfig, steps: int = 5, *, device: str = "cpu", threads: int = 1,
                           timeout: float = 600.0) -> dict[str, Any]:
-    """:func:`time_steps` in a fresh Python process, so that the peak resident set is this configuration's
-    alone; ``{"error": ...}`` when it fails, runs out of memory or passes ``timeout`` seconds."""
-    import json
-    import subprocess
-    import sys
+    """:func:`time_steps` in a fresh Python process (its peak resident set is this configuration's alone);
+    ``{"error": ...}`` when it fails, runs out of memory or passes ``timeout`` seconds."""
+    from sciml.runtime import measure_in_subprocess as measure
 
-    from sciml.config import to_dict
-
-    try:
-        done = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(to_dict(config)), str(steps), str(threads),
-                               device], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"more than {timeout:.0f} s for {steps + 1} steps"}
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["killed"])[-1]
-        return {"error": f"exit status {done.returncode}: {tail[-200:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure("sciml.pinn.sdgd:SdgdConfig:time_steps", config, steps, device=device, threads=threads, timeout=timeout)

@@ -352,19 +352,15 @@ class WosNoTrainer:
 
 # ----------------------------------------------------------------------------------------------- speed, memory
 
-def _peak_rss() -> float:
-    from sciml.pinn.sdgd import _peak_rss as peak
-
-    return peak()
-
-
 def time_steps(config: WosNoConfig, steps: int = 5, *, device: str = "cpu", seed: int = 0) -> dict[str, Any]:
     """Seconds per training step (after one warm-up) on one instance and the peak memory: CUDA's peak allocation
     on a GPU, the process's peak resident set on a CPU (meaningful in a fresh process)."""
+    from sciml.runtime import peak_rss
+
     inst = make_instance(seed, 0, config)
     trainer = WosNoTrainer(config, [inst], epochs=steps + 1, device=device)
     dev = trainer.device
-    base = _peak_rss() if dev.type != "cuda" else 0.0
+    base = peak_rss() if dev.type != "cuda" else 0.0
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     trainer.step(inst)
@@ -376,37 +372,16 @@ def time_steps(config: WosNoConfig, steps: int = 5, *, device: str = "cpu", seed
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
     seconds = (time.perf_counter() - tic) / steps
-    peak = float(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else _peak_rss()
+    peak = float(torch.cuda.max_memory_allocated(dev)) if dev.type == "cuda" else peak_rss()
     return {"seconds_per_step": seconds, "peak_bytes": peak, "points": len(inst.points),
             "before_first_step_bytes": base,
             "memory": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS"}
 
 
-_MEASURE = """
-import json, sys, torch
-torch.set_num_threads(int(sys.argv[3]))
-from sciml.config import from_dict
-from sciml.wos.wosno import WosNoConfig, time_steps
-print(json.dumps(time_steps(from_dict(WosNoConfig, json.loads(sys.argv[1])), int(sys.argv[2]), device=sys.argv[4])))
-"""
-
-
 def measure_in_subprocess(config: WosNoConfig, steps: int = 5, *, device: str = "cpu", threads: int = 1,
                           timeout: float = 600.0) -> dict[str, Any]:
-    """:func:`time_steps` in a fresh Python process (its peak resident set is this method's alone);
-    ``{"error": ...}`` when it fails or passes ``timeout`` seconds."""
-    import json
-    import subprocess
-    import sys
+    """:func:`time_steps` in a fresh Python process (its peak resident set is this configuration's alone);
+    ``{"error": ...}`` when it fails, runs out of memory or passes ``timeout`` seconds."""
+    from sciml.runtime import measure_in_subprocess as measure
 
-    from sciml.config import to_dict
-
-    try:
-        done = subprocess.run([sys.executable, "-c", _MEASURE, json.dumps(to_dict(config)), str(steps), str(threads),
-                               device], capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"more than {timeout:.0f} s for {steps + 1} steps"}
-    if done.returncode != 0:
-        tail = (done.stderr.strip().splitlines() or ["killed"])[-1]
-        return {"error": f"exit status {done.returncode}: {tail[-200:]}"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure("sciml.wos.wosno:WosNoConfig:time_steps", config, steps, device=device, threads=threads, timeout=timeout)
