@@ -45,6 +45,9 @@ EXPERIMENTS: dict[str, str] = {
     "lpinn-burgers": "sciml.experiments.lpinn:BURGERS",
     "sdgd": "sciml.experiments.sdgd:EXPERIMENT",
     "wos-no-poisson2d": "sciml.experiments.wosno:EXPERIMENT",
+    "teng-heat": "sciml.experiments.teng:HEAT",
+    "teng-allen-cahn": "sciml.experiments.teng:ALLEN_CAHN",
+    "teng-burgers": "sciml.experiments.teng:BURGERS",
 }
 
 

@@ -18,7 +18,7 @@ from sciml.io import write_json
 
 __all__ = ["run_suite", "SUITES", "machine"]
 
-SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood", "pinn", "wos")
+SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood", "pinn", "wos", "teng")
 
 
 def machine() -> dict[str, Any]:
