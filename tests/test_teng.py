@@ -112,6 +112,17 @@ class FourierModel(torch.nn.Module):
         return basis @ self.c
 
 
+def test_normal_equations_and_qr_give_the_same_ridge_step():
+    x = grid_points(20)
+    target = initial_condition(x)
+    steps = []
+    for normal in (False, True):
+        p = Projector(PeriodicNet(PeriodicNetConfig(width=12, depth=4, seed=2)), normal=normal)
+        p.project(x, target, [150], torch.Generator().manual_seed(4), damping=1e-8)
+        steps.append(p.theta)
+    assert torch.allclose(steps[0], steps[1], rtol=0, atol=1e-6 * float(steps[0].abs().max()))
+
+
 def test_teng_euler_and_heun_follow_the_orders_of_their_integrators():
     """With exact projections TENG-Euler is first and TENG-Heun second order in dt, and both equal the scheme
     floor computed on the spectral semi-discretisation."""
@@ -228,3 +239,11 @@ def test_experiments_run_at_smoke_scale(tmp_path, name):
     assert (tmp_path / name / "report.md").read_text().count("| teng-heun |") == 1
     saved = json.loads((tmp_path / name / "results.json").read_text())
     assert saved["rows"][1]["history"][-1]["t"] == pytest.approx(0.02)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_run_matches_the_cpu_run():
+    cfg = TengConfig(**TINY)
+    cpu = TengRun(cfg).run()
+    gpu = TengRun(cfg, device="cuda").run()
+    assert gpu[-1]["rel_l2"] == pytest.approx(cpu[-1]["rel_l2"], rel=1e-3, abs=1e-8)

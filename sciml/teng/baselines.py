@@ -35,12 +35,14 @@ class TdvpRun(TengRun):
         c = self.config
         _, f = self.rhs(x, theta)
         jac = self.projector.jacobian(x, subset, theta)
-        rhs = f
-        if c.damping is not None:
+        if c.damping is not None and self.projector.normal:
+            v, rank = self.projector.solve_normal(jac, f, c.damping)
+        elif c.damping is not None:
             ridge = math.sqrt(c.damping) * jac.pow(2).sum(dim=0).max().sqrt()
             jac = torch.cat([jac, ridge * torch.eye(len(subset), dtype=jac.dtype, device=jac.device)])
-            rhs = torch.cat([f, f.new_zeros(len(subset))])
-        v, rank = self.projector.solve(jac, rhs)
+            v, rank = self.projector.solve(jac, torch.cat([f, f.new_zeros(len(subset))]))
+        else:
+            v, rank = self.projector.solve(jac, f)
         if not bool(torch.isfinite(v).all()):
             raise TengFailure(f"the TDVP solve{where} returned non-finite values (rank {rank})")
         self._ranks.append(rank)

@@ -71,6 +71,8 @@ class TengConfig:
     damping : ridge of every least-squares solve, relative to the largest squared column norm of ``J_S``
         (``null``: plain Gauss-Newton as the authors' code; on this problem it diverges within a few steps
         unless the Jacobian is well conditioned)
+    solver : the ridge solves by QR of the augmented matrix ``[J; ridge I]`` (``qr``) or by Cholesky on the
+        normal equations (``normal``: about twice as fast; the ridge bounds their condition number)
     lstsq_driver : ``gelsy`` (pivoted QR) or ``gelsd`` (SVD); ``rcond`` their cut-off (``None``: LAPACK's default)
     chunk : points per Jacobian chunk (memory ``chunk x parameters``)
     """
@@ -99,6 +101,7 @@ class TengConfig:
     eval_every: int = 10
     reference_step: float = 1e-3
     damping: float | None = 1e-10
+    solver: Literal["qr", "normal"] = "qr"
     lstsq_driver: Literal["gelsy", "gelsd"] = "gelsy"
     rcond: float | None = None
     chunk: int = 4096
@@ -142,11 +145,11 @@ class Projector:
     """Least-squares projections of functions onto the network ``net`` (its parameters as one flat vector)."""
 
     def __init__(self, net: PeriodicNet, *, driver: str = "gelsy", rcond: float | None = None, chunk: int = 4096,
-                 jacobian: str = "factors"):
+                 jacobian: str = "factors", normal: bool = False):
         if jacobian not in ("factors", "func"):
             raise ConfigError(f"unknown Jacobian method {jacobian!r}; choose factors or func")
         self.net, self.flat = net, FlatParams(net)
-        self.driver, self.rcond, self.chunk, self.method = driver, rcond, chunk, jacobian
+        self.driver, self.rcond, self.chunk, self.method, self.normal = driver, rcond, chunk, jacobian, normal
         self.theta = self.flat.get()
         self._index = net.jacobian_index() if hasattr(net, "jacobian_index") else None
         if self._index is None and jacobian == "factors":
@@ -204,8 +207,25 @@ class Projector:
         sub = base[subset]
         return torch.cat([jac(sub, x[s:s + self.chunk]).detach() for s in range(0, len(x), self.chunk)])
 
+    def solve_normal(self, jac: torch.Tensor, residual: torch.Tensor, lam: float) -> tuple[torch.Tensor, int]:
+        """The ridge solve by Cholesky on the normal equations ``(J^T J + lam max diag) delta = J^T r``: the ridge
+        bounds their condition number by ``1 / lam``, so in float64 the step is exact to ``~1e-16 / lam``
+        relative, and the Gram product is about twice as fast as a QR. Rank: the subset size (-1 when the
+        factorisation fails and the QR path is taken instead)."""
+        gram = jac.T @ jac
+        gram.diagonal().add_(lam * float(gram.diagonal().max()))
+        factor, info = torch.linalg.cholesky_ex(gram)
+        if int(info) != 0:
+            ridge = math.sqrt(lam) * jac.pow(2).sum(dim=0).max().sqrt()
+            eye = ridge * torch.eye(jac.shape[1], dtype=jac.dtype, device=jac.device)
+            delta, _ = self.solve(torch.cat([jac, eye]), torch.cat([residual, residual.new_zeros(jac.shape[1])]))
+            return delta, -1
+        return torch.cholesky_solve((jac.T @ residual)[:, None], factor)[:, 0], jac.shape[1]
+
     def solve(self, jac: torch.Tensor, residual: torch.Tensor) -> tuple[torch.Tensor, int]:
-        out = torch.linalg.lstsq(jac, residual[:, None], rcond=self.rcond, driver=self.driver)
+        # CUDA's lstsq has only the unpivoted QR (gels): no rank, full rank assumed (the ridge keeps it so)
+        driver = "gels" if jac.is_cuda else self.driver
+        out = torch.linalg.lstsq(jac, residual[:, None], rcond=None if jac.is_cuda else self.rcond, driver=driver)
         rank = int(out.rank) if out.rank is not None and out.rank.numel() else -1
         return out.solution[:, 0], rank
 
@@ -226,13 +246,14 @@ class Projector:
             jac = self.jacobian(x, subset)
             before = float(residual.norm() / scale)
             if lam is None or not adaptive:
-                if lam is not None:
+                if lam is not None and self.normal:
+                    delta, rank = self.solve_normal(jac, residual, lam)
+                elif lam is not None:
                     ridge = math.sqrt(lam) * jac.pow(2).sum(dim=0).max().sqrt()
                     eye = ridge * torch.eye(len(subset), dtype=jac.dtype, device=jac.device)
-                    jac, rhs = torch.cat([jac, eye]), torch.cat([residual, residual.new_zeros(len(subset))])
+                    delta, rank = self.solve(torch.cat([jac, eye]), torch.cat([residual, residual.new_zeros(len(subset))]))
                 else:
-                    rhs = residual
-                delta, rank = self.solve(jac, rhs)
+                    delta, rank = self.solve(jac, residual)
                 theta = self.theta.index_add(0, subset, delta)
                 residual = target - self.u(x, theta)
             else:
@@ -291,7 +312,8 @@ class TengRun:
         self.equation = Equation(config.equation, config.diffusion)
         torch.manual_seed(config.model_seed)
         self.net = (PeriodicNet(config.net) if net is None else net).to(self.device)
-        self.projector = Projector(self.net, driver=config.lstsq_driver, rcond=config.rcond, chunk=config.chunk)
+        self.projector = Projector(self.net, driver=config.lstsq_driver, rcond=config.rcond, chunk=config.chunk,
+                                   normal=config.solver == "normal")
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step_index = 0
         self.history: list[dict[str, Any]] = []
@@ -351,6 +373,8 @@ class TengRun:
         target = initial_condition(x, c.amplitude)
         p = self.projector
         adam = p.fit_adam(x, target, c.init_adam_steps, c.init_lr)
+        log.info("initial fit of u0 on %d^2 points: Adam %d steps -> relative L2 %.3g; homotopy in %d steps",
+                 c.points, c.init_adam_steps, adam, c.init_steps)
         start = p.u(x)
         sizes = [c.init_params] * (c.iterations + 2)
         ranks = []
@@ -359,10 +383,14 @@ class TengRun:
             info = p.project(x, start + s * (target - start), sizes, self.generator, damping=c.damping or 1e-10,
                              adaptive=True, where=f" of the initial fit (homotopy step {k})")
             ranks += [i["rank"] for i in info[:-1]]
+            if k % max(1, c.init_steps // 10) == 0:
+                log.info("initial fit: homotopy step %d of %d, residual %.3g", k, c.init_steps, info[-1]["residual"])
         homotopy = float((p.u(x) - target).norm() / target.norm())
         info = p.project(x, target, [c.init_params] * c.init_iterations, self.generator, damping=c.damping or 1e-10,
                          adaptive=True, where=" of the initial fit")
         ranks += [i["rank"] for i in info[:-1]]
+        log.info("initial fit: %d Levenberg-Marquardt iterations -> relative L2 %.3g (%.0f s)", c.init_iterations,
+                 info[-1]["residual"], time.perf_counter() - tic)
         self.init_info = {"adam_rel_l2": adam, "homotopy_rel_l2": homotopy, "rel_l2": info[-1]["residual"],
                           "seconds": time.perf_counter() - tic, "min_rank": min(ranks, default=-1)}
         return self.init_info
