@@ -43,8 +43,6 @@ def _config(config: dict[str, Any], equation: str, integrator: str = "heun"):
 
 def _initial(out: Path, base, settings: dict[str, Any]):
     """The shared initial fit: ``out/init.pt`` when made with the same settings, else fitted and saved."""
-    import torch
-
     from sciml.io import load_checkpoint, save_checkpoint
     from sciml.teng.stepper import TengRun
 

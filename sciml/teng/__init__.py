@@ -5,9 +5,10 @@ Public API: :class:`TengConfig`, :class:`TengRun` (:mod:`sciml.teng.stepper`), t
 (:mod:`sciml.teng.equations`).
 """
 
-from sciml.teng.equations import EQUATIONS, Equation, SpectralSolver, initial_condition, scheme_floor
+from sciml.teng.equations import (EQUATIONS, Equation, GridInitialCondition, SpectralSolver, initial_condition,
+                                  scheme_floor)
 from sciml.teng.model import FlatParams, PeriodicNet, PeriodicNetConfig
 from sciml.teng.stepper import Projector, TengConfig, TengFailure, TengRun
 
-__all__ = ["EQUATIONS", "Equation", "SpectralSolver", "initial_condition", "scheme_floor", "FlatParams",
+__all__ = ["EQUATIONS", "Equation", "GridInitialCondition", "SpectralSolver", "initial_condition", "scheme_floor", "FlatParams",
            "PeriodicNet", "PeriodicNetConfig", "Projector", "TengConfig", "TengFailure", "TengRun"]

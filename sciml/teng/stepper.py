@@ -300,14 +300,25 @@ class TengRun:
     """A TENG time integration with its reference, history and per-step checkpoint.
 
     ``net``: another model ``(N, 2) -> (N,)`` in place of the configured network (its Jacobian by ``torch.func``).
+    ``initial``: the initial condition, a function of points ``(N, 2) -> (N,)`` or values on a uniform grid of
+    ``[0, 2 pi)^2`` (:class:`~sciml.teng.equations.GridInitialCondition`: periodicity checked); default ours.
     ``TengRun(config).run(checkpoint=PATH)`` fits ``u0``, then steps to ``t_final``; with an existing
     checkpoint of the same config it resumes after the last completed step (a checkpoint of another config is
     refused, never overwritten). ``history``: per evaluated step ``{step, t, rel_l2, floor_rel_l2, seconds,
     residuals, min_rank}``.
     """
 
-    def __init__(self, config: TengConfig, *, device: str = "cpu", net: torch.nn.Module | None = None):
+    def __init__(self, config: TengConfig, *, device: str = "cpu", net: torch.nn.Module | None = None,
+                 initial: Callable[[torch.Tensor], torch.Tensor] | Any | None = None):
         self.config = config
+        if initial is None:
+            self.initial = lambda x: initial_condition(x, config.amplitude)
+        elif callable(initial):
+            self.initial = initial
+        else:
+            from sciml.teng.equations import GridInitialCondition
+
+            self.initial = GridInitialCondition(initial)
         self.device = torch.device(device)
         self.equation = Equation(config.equation, config.diffusion)
         torch.manual_seed(config.model_seed)
@@ -332,7 +343,7 @@ class TengRun:
         c = self.config
         solver = self.reference_solver()
         n = c.eval_points
-        u0_hat = solver.transform(initial_condition(grid_points(n), c.amplitude).reshape(n, n))
+        u0_hat = solver.transform(self.initial(grid_points(n).to(self.device)).cpu().reshape(n, n))
         u_hat, t_prev = u0_hat, 0.0
         for step in self.eval_steps():
             u_hat = solver.evolve(u_hat, step * c.dt - t_prev)
@@ -370,7 +381,9 @@ class TengRun:
         c = self.config
         tic = time.perf_counter()
         x = grid_points(c.points).to(self.device)
-        target = initial_condition(x, c.amplitude)
+        target = self.initial(x)
+        if not bool(torch.isfinite(target).all()):
+            raise ConfigError("the initial condition is NaN or infinite at some collocation points")
         p = self.projector
         adam = p.fit_adam(x, target, c.init_adam_steps, c.init_lr)
         log.info("initial fit of u0 on %d^2 points: Adam %d steps -> relative L2 %.3g; homotopy in %d steps",
