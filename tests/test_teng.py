@@ -274,3 +274,26 @@ def test_grid_initial_condition_interpolates_periodic_data_and_refuses_the_rest(
     a = TengRun(cfg).run()
     b = TengRun(cfg, initial=initial_condition(torch.stack([gx, gy], -1).reshape(-1, 2)).reshape(n, n)).run()
     assert b[-1]["rel_l2"] == pytest.approx(a[-1]["rel_l2"], rel=1e-4)
+
+
+def test_a_solve_that_loses_rank_is_reported_with_its_step(caplog):
+    import logging
+
+    from sciml.teng import TengFailure
+
+    cfg = TengConfig(**{**TINY, "damping": None})
+    run = TengRun(cfg)
+    original = run.projector.solve
+
+    def deficient(jac, residual):
+        jac = jac.clone()
+        jac[:, 1] = jac[:, 0]  # two equal columns: rank one short
+        return original(jac, residual)
+
+    run.projector.solve = deficient
+    with caplog.at_level(logging.WARNING, logger="sciml.teng"):
+        run.step()
+    assert any("at step 1" in r.getMessage() and "lost rank" in r.getMessage() for r in caplog.records)
+    run.projector.solve = lambda jac, residual: original(torch.zeros_like(jac), residual)
+    with pytest.raises(TengFailure, match="rank 0"):
+        run.step()

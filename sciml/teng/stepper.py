@@ -27,20 +27,20 @@ from typing import Any, Callable, Literal
 
 import torch
 
-from sciml._errors import ConfigError, DataError, SciMLError
+from sciml._errors import ConfigError, DataError
 from sciml.teng.equations import (PAPER_COEFFICIENTS, Equation, SpectralSolver, grid_points, initial_condition,
                                   scheme_floor)
 from sciml.teng.model import FlatParams, PeriodicNet, PeriodicNetConfig
+from sciml.train.trainer import TrainingError
 
 __all__ = ["TengConfig", "Projector", "TengRun", "TengFailure", "relative_l2"]
 
 log = logging.getLogger("sciml.teng")
 
 
-class TengFailure(SciMLError):
-    """A TENG run that cannot go on (a non-finite solve or residual); the last good step stays checkpointed."""
-
-    exit_code = 1
+class TengFailure(TrainingError):
+    """A TENG run that cannot go on (a non-finite solve or residual, a rank-0 solve); the last good step stays
+    checkpointed. The command line reports it with exit status 1, as a failed training run."""
 
 
 @dataclass(frozen=True)
@@ -270,6 +270,11 @@ class Projector:
                     lam *= 4
                 else:
                     theta = self.theta
+            if rank == 0:
+                raise TengFailure(f"the least-squares solve{where} has rank 0: the network's Jacobian vanished on the "
+                                  f"parameter subset (saturated network?)")
+            if 0 < rank < len(subset):
+                log.warning("least-squares solve%s lost rank: %d of %d parameters", where, rank, len(subset))
             if not (bool(torch.isfinite(delta).all()) and bool(torch.isfinite(residual).all())):
                 raise TengFailure(f"the least-squares solve{where} gave non-finite values (rank {rank} of "
                                   f"{len(subset)}); the Jacobian or the residual is not finite")
@@ -420,7 +425,6 @@ class TengRun:
         x = self.collocation()
         first = [c.params_first] + [c.params_rest] * (c.iterations + 1)
         u_old, f_old = self.rhs(x)
-        theta_old = self.projector.theta
         stages = [self.projector.project(x, u_old + c.dt * f_old, first, self.generator, where=where,
                                          damping=c.damping)]
         if c.integrator == "heun":
@@ -428,7 +432,6 @@ class TengRun:
             target = u_old + 0.5 * c.dt * (f_old + f_mid)
             stages.append(self.projector.project(x, target, [c.params_rest] * c.iterations, self.generator,
                                                  where=where, damping=c.damping))
-        del theta_old
         ranks = [i["rank"] for s in stages for i in s[:-1]]
         self.step_index = n
         return {"residuals": [s[-1]["residual"] for s in stages], "min_rank": min(ranks) if ranks else -1}
