@@ -501,4 +501,7 @@ class TengRun:
                     on_step(row)
             if path is not None:
                 save_checkpoint(path, self._payload())
+        for row in self.history:  # floors from this run's reference (rows resumed from a checkpoint included)
+            if row["step"] in self._floor:
+                row["floor_rel_l2"] = relative_l2(self._floor[row["step"]], self._reference[row["step"]])
         return self.history
