@@ -69,6 +69,27 @@ def test_heat_reference_is_exact_and_nonlinear_references_converge_at_fourth_ord
         assert 3.5 < order < 4.6, (name, errs)
 
 
+def test_spectral_right_hand_side_equals_the_pointwise_formula_and_allen_cahn_keeps_its_uniform_solution():
+    n = 32
+    x = grid_points(n)
+    u = (0.3 * torch.sin(x[:, 0]) * torch.cos(2 * x[:, 1]) + 0.2).reshape(n, n)
+    ux = (0.3 * torch.cos(x[:, 0]) * torch.cos(2 * x[:, 1])).reshape(n, n)
+    uy = (-0.6 * torch.sin(x[:, 0]) * torch.sin(2 * x[:, 1])).reshape(n, n)
+    lap = (-5 * 0.3 * torch.sin(x[:, 0]) * torch.cos(2 * x[:, 1])).reshape(n, n)
+    for name in ("heat", "allen-cahn", "burgers"):
+        eq = Equation(name, 0.07)
+        solver = SpectralSolver(eq, n)
+        spectral = solver.values(solver.rhs(solver.transform(u)))
+        pointwise = eq.rhs(u.reshape(-1), torch.stack([ux, uy], -1).reshape(-1, 2), lap.reshape(-1)).reshape(n, n)
+        assert torch.allclose(spectral, pointwise, atol=1e-12), name
+    # u' = u - u^3 for a uniform field: u(t) = u0 e^t / sqrt(1 + u0^2 (e^{2t} - 1))
+    solver = SpectralSolver(Equation("allen-cahn", 0.005), 16, max_step=0.01)
+    u0 = 0.3
+    out = solver.values(solver.evolve(solver.transform(torch.full((16, 16), u0, dtype=torch.float64)), 1.5))
+    exact = u0 * math.exp(1.5) / math.sqrt(1 + u0 ** 2 * (math.exp(3.0) - 1))
+    assert torch.allclose(out, torch.full_like(out, exact), atol=1e-9)
+
+
 def test_scheme_floors_have_the_orders_of_their_integrators():
     n = 16
     eq = Equation("heat", 0.1)
@@ -150,8 +171,8 @@ def test_teng_euler_and_heun_follow_the_orders_of_their_integrators():
 def test_run_checkpoints_every_step_and_resumes_to_the_same_result(tmp_path):
     cfg = TengConfig(**TINY)
     full = TengRun(cfg).run(tmp_path / "a.ckpt")
-    again = TengRun(cfg).run(tmp_path / "b.ckpt")
-    assert [h["rel_l2"] for h in again] == pytest.approx([h["rel_l2"] for h in full], rel=1e-6)
+    fresh = TengRun(cfg).run(tmp_path / "b.ckpt")  # runs are reproducible (up to LAPACK's summation order)
+    assert [h["rel_l2"] for h in fresh] == pytest.approx([h["rel_l2"] for h in full], rel=1e-6)
     # a finished run's checkpoint resumes to the same history without stepping again
     assert TengRun(cfg).run(tmp_path / "a.ckpt") == full
     # the checkpoint of a run with other settings is refused, not overwritten
@@ -159,6 +180,12 @@ def test_run_checkpoints_every_step_and_resumes_to_the_same_result(tmp_path):
     TengRun(short).run(tmp_path / "c.ckpt")
     with pytest.raises(ConfigError, match="other settings"):
         TengRun(cfg).run(tmp_path / "c.ckpt")
+    # a TDVP checkpoint is not resumed as a TENG run
+    from sciml.teng.baselines import TdvpRun
+
+    TdvpRun(cfg).run(tmp_path / "d.ckpt")
+    with pytest.raises(ConfigError, match="holds a tdvp run"):
+        TengRun(cfg).run(tmp_path / "d.ckpt")
 
 
 def test_resume_after_an_interruption_continues_from_the_last_step(tmp_path):
@@ -182,7 +209,17 @@ def test_resume_after_an_interruption_continues_from_the_last_step(tmp_path):
     with pytest.raises(Stop):
         run.run(tmp_path / "run.ckpt")
     resumed = TengRun(cfg)
+    counted = {"steps": 0}
+    step = resumed.step
+
+    def counting():
+        counted["steps"] += 1
+        return step()
+
+    resumed.step = counting
+    resumed.fit_initial = lambda: pytest.fail("a resumed run fitted u0 again")
     history = resumed.run(tmp_path / "run.ckpt")
+    assert counted["steps"] == cfg.steps - 2  # two steps were done before the interruption
     assert resumed.step_index == cfg.steps
     assert history[-1]["rel_l2"] == pytest.approx(reference[-1]["rel_l2"], rel=1e-9)
 
@@ -195,6 +232,14 @@ def test_resume_after_an_interruption_continues_from_the_last_step(tmp_path):
     ({"coefficient": float("nan")}, "positive number"),
     ({"width": 7}, "multiple of dim"),
     ({"damping": -1.0}, "damping"),
+    ({"integrator": "rk4"}, "integrator must be one of"),
+    ({"solver": "Normal"}, "solver must be one of"),
+    ({"lstsq_driver": "gelss"}, "lstsq_driver must be one of"),
+    ({"iterations": 0}, "TENG-Heun needs iterations"),
+    ({"points": 12.5}, "whole number"),
+    ({"eval_points": 15}, "eval_points"),
+    ({"t_final": 0.0125}, "whole number of steps"),
+    ({"coefficient": True}, "coefficient must be a number"),
 ])
 def test_bad_settings_get_one_clear_error(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -26,8 +26,12 @@ SETTINGS = {
 def _seconds(fn, repeats: int = 1) -> float:
     best = float("inf")
     for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         tic = time.perf_counter()
         fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - tic)
     return best
 

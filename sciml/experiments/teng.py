@@ -41,20 +41,20 @@ def _config(config: dict[str, Any], equation: str, integrator: str = "heun"):
     return from_dict(TengConfig, {**values, "equation": equation, "integrator": integrator})
 
 
-def _initial(out: Path, base, settings: dict[str, Any]):
+def _initial(out: Path, base, settings: dict[str, Any], device: str = "cpu"):
     """The shared initial fit: ``out/init.pt`` when made with the same settings, else fitted and saved."""
     from sciml.io import load_checkpoint, save_checkpoint
     from sciml.teng.stepper import TengRun
 
     path = out / "init.pt"
-    keys = ("width", "depth", "model_seed", "seed", "amplitude", "points", "init_adam_steps", "init_lr",
+    keys = ("width", "depth", "model_seed", "seed", "amplitude", "points", "iterations", "init_adam_steps", "init_lr",
             "init_steps", "init_iterations", "init_params", "damping", "lstsq_driver")
     wanted = {k: settings.get(k) for k in keys}
     if path.exists():
         saved = load_checkpoint(path)
         if saved.get("settings") == json.loads(json.dumps(wanted)):
             return saved["theta"], saved["info"]
-    run = TengRun(base)
+    run = TengRun(base, device=device)
     info = run.fit_initial()
     save_checkpoint(path, {"settings": wanted, "theta": run.projector.theta.cpu(), "info": info})
     return run.projector.theta.detach().clone(), info
@@ -74,7 +74,7 @@ def make_run(equation: str):
 
             raise ConfigError(f"unknown TENG method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
         base = _config(config, equation)
-        theta0, init_info = _initial(out, base, config)
+        theta0, init_info = _initial(out, base, config, device)
         rows: dict[str, dict[str, Any]] = {}
         references = None
         for method in [m for m in methods if m != "pinn"]:

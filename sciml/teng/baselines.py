@@ -30,6 +30,7 @@ class TdvpRun(TengRun):
     the floor reported is RK4's on the spectral semi-discretisation)."""
 
     scheme = "rk4"
+    method_name = "tdvp"
 
     def velocity(self, x: torch.Tensor, theta: torch.Tensor, subset: torch.Tensor, where: str) -> torch.Tensor:
         c = self.config

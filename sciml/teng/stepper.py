@@ -10,8 +10,9 @@ parameters (drawn afresh at every iteration: ``params_first`` at the first itera
 - TENG-Heun: first ``u* = u_n + dt L[u_n]`` (``iterations + 2``), then ``u_n + dt/2 (L[u_n] + L[u*])``
   (``iterations``), starting from the first stage's parameters.
 
-Everything is float64. ``J_S`` comes from ``torch.func`` (``vmap`` of ``jacrev``, in chunks of points), the
-solve from ``torch.linalg.lstsq`` (QR with column pivoting, ``gelsy``, rank-revealing: the numerical rank of
+Everything is float64. ``J_S`` comes from the network's written-out backward pass
+(:meth:`~sciml.teng.model.PeriodicNet.factors`; ``torch.func.vmap(jacrev)`` for other models and as the tested
+reference), the solve from ``torch.linalg.lstsq`` (QR with column pivoting, ``gelsy``, rank-revealing: the numerical rank of
 every solve is recorded; SVD with ``lstsq_driver: gelsd``). :class:`TengRun` checkpoints after every time
 step and resumes from the last one.
 """
@@ -116,6 +117,25 @@ class TengConfig:
         for key in ("points", "params_first", "params_rest", "init_params", "eval_points", "eval_every", "chunk"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be at least 1, got {getattr(self, key)}")
+        for key, allowed in (("integrator", ("euler", "heun")), ("solver", ("qr", "normal")),
+                             ("lstsq_driver", ("gelsy", "gelsd"))):
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+        for key in ("points", "params_first", "params_rest", "init_params", "eval_points", "eval_every", "chunk",
+                    "iterations", "init_iterations", "init_adam_steps", "init_steps", "width", "depth"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        if self.integrator == "heun" and self.iterations < 1:
+            raise ConfigError("TENG-Heun needs iterations >= 1 (its second stage has `iterations` solves)")
+        if self.eval_points < 8 or self.eval_points % 2:
+            raise ConfigError(f"eval_points (the error and reference grid) must be even and at least 8, got "
+                              f"{self.eval_points}")
+        if abs(self.t_final / self.dt - round(self.t_final / self.dt)) > 1e-6 * max(1.0, self.t_final / self.dt):
+            raise ConfigError(f"t_final = {self.t_final} is not a whole number of steps dt = {self.dt}")
+        if self.coefficient is not None and (isinstance(self.coefficient, bool)
+                                             or not isinstance(self.coefficient, (int, float))):
+            raise ConfigError(f"coefficient must be a number or null, got {self.coefficient!r}")
         if min(self.iterations, self.init_iterations, self.init_adam_steps, self.init_steps) < 0:
             raise ConfigError("iterations, init_steps, init_iterations and init_adam_steps must be non-negative")
         if self.damping is not None and not (math.isfinite(self.damping) and self.damping >= 0):
@@ -326,7 +346,6 @@ class TengRun:
             self.initial = GridInitialCondition(initial)
         self.device = torch.device(device)
         self.equation = Equation(config.equation, config.diffusion)
-        torch.manual_seed(config.model_seed)
         self.net = (PeriodicNet(config.net) if net is None else net).to(self.device)
         self.projector = Projector(self.net, driver=config.lstsq_driver, rcond=config.rcond, chunk=config.chunk,
                                    normal=config.solver == "normal")
@@ -340,6 +359,10 @@ class TengRun:
         self._eval_x = grid_points(config.eval_points).to(self.device)
 
     # ---------------------------------------------------------------- reference and floor
+    @property
+    def method_name(self) -> str:
+        return f"teng-{self.config.integrator}"
+
     def reference_solver(self) -> SpectralSolver:
         return SpectralSolver(self.equation, self.config.eval_points, self.config.reference_step)
 
@@ -354,11 +377,10 @@ class TengRun:
             u_hat = solver.evolve(u_hat, step * c.dt - t_prev)
             t_prev = step * c.dt
             self._reference[step] = solver.values(u_hat).reshape(-1).to(self.device)
-        floor = dict(scheme_floor(solver, u0_hat, getattr(self, "scheme", c.integrator), c.dt, c.steps, every=1)
-                     if c.steps else [(0.0, u0_hat)])
-        for step in self.eval_steps():
-            key = min(floor, key=lambda t: abs(t - step * c.dt))
-            self._floor[step] = solver.values(floor[key]).reshape(-1).to(self.device)
+        floor = scheme_floor(solver, u0_hat, getattr(self, "scheme", c.integrator), c.dt, c.steps,
+                             at=self.eval_steps())
+        for step, (_, u) in zip(self.eval_steps(), floor):
+            self._floor[step] = solver.values(u).reshape(-1).to(self.device)
 
     def eval_steps(self) -> list[int]:
         c = self.config
@@ -440,7 +462,8 @@ class TengRun:
     def _payload(self) -> dict[str, Any]:
         from sciml.config import to_dict
 
-        return {"format": "sciml-teng-checkpoint", "config": to_dict(self.config), "step": self.step_index,
+        return {"format": "sciml-teng-checkpoint", "method": self.method_name, "config": to_dict(self.config),
+                "step": self.step_index,
                 "theta": self.projector.theta.cpu(), "generator": self.generator.get_state(),
                 "history": self.history, "init": self.init_info, "seconds": self.seconds}
 
@@ -451,8 +474,13 @@ class TengRun:
         payload = load_checkpoint(path)
         if payload.get("format") != "sciml-teng-checkpoint":
             raise DataError(f"{path} is not a TENG checkpoint")
-        if payload["config"] != to_dict(self.config):
-            changed = sorted(k for k in payload["config"] if payload["config"].get(k) != to_dict(self.config).get(k))
+        if payload.get("method", self.method_name) != self.method_name:
+            raise ConfigError(f"{path} holds a {payload['method']} run, not {self.method_name}; choose another "
+                              f"checkpoint path")
+        # a setting added after the checkpoint was written counts with its default (which keeps the old behaviour)
+        saved, mine = {**to_dict(TengConfig()), **payload["config"]}, to_dict(self.config)
+        if saved != mine:
+            changed = sorted(k for k in set(saved) | set(mine) if saved.get(k) != mine.get(k))
             raise ConfigError(f"{path} holds a TENG run with other settings ({', '.join(changed)}); "
                               f"choose another checkpoint path or remove it")
         self.projector.theta = payload["theta"].to(self.device)
