@@ -16,9 +16,33 @@ import torch
 from sciml._errors import ConfigError
 from sciml.io import write_json
 
-__all__ = ["run_suite", "SUITES", "machine"]
+__all__ = ["run_suite", "SUITES", "machine", "best_time"]
 
 SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood", "pinn", "wos", "teng")
+
+
+def best_time(fn, repeats: int, device="cpu", *, warmup: bool = False) -> tuple[float, Any]:
+    """The best wall time of ``repeats`` calls of ``fn`` (after one untimed call when ``warmup``), CUDA
+    synchronised around each call on a CUDA ``device``; returns ``(seconds, the last call's result)``."""
+    import time
+
+    cuda = torch.device(device).type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    if warmup:
+        fn()
+        sync()
+    out, best = None, float("inf")
+    for _ in range(repeats):
+        sync()
+        tic = time.perf_counter()
+        out = fn()
+        sync()
+        best = min(best, time.perf_counter() - tic)
+    return best, out
 
 
 def machine() -> dict[str, Any]:

@@ -95,15 +95,9 @@ def _sync(device):
 
 
 def _best(fn: Callable[[], Any], repeats: int, device) -> float:
-    fn()
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        tic = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - tic)
-    return best
+    from sciml.bench import best_time
+
+    return best_time(fn, repeats, device, warmup=True)[0]
 
 
 def _throughput(dim: int, s: dict[str, Any], device) -> dict[str, Any]:

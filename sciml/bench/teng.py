@@ -23,22 +23,10 @@ SETTINGS = {
 }
 
 
-def _seconds(fn, repeats: int = 1) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        tic = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - tic)
-    return best
-
-
 def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict[str, Any]:
+    from sciml.bench import best_time
     from sciml.teng.equations import grid_points
-    from sciml.teng.stepper import TengConfig, TengRun
+    from sciml.teng.stepper import Projector, TengConfig, TengRun
 
     s = SETTINGS[quick]
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -68,13 +56,18 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     jac = p.jacobian(x, subset)
     residual = torch.randn(len(x), dtype=torch.float64, device=device)
     xf = x[:s["func_points"]]
+    normal = Projector(p.net, normal=True)
+
+    def seconds(fn, repeats):
+        return best_time(fn, repeats, device)[0]
+
     parts = {
-        "jacobian_factors_s": _seconds(lambda: p.jacobian(x, subset), 3),
-        "jacobian_factors_s_at_func_points": _seconds(lambda: p.jacobian(xf, subset), 3),
-        "jacobian_func_s_at_func_points": _seconds(lambda: p.jacobian(xf, subset, method="func"), 2),
-        "lstsq_s": _seconds(lambda: p.solve(jac, residual), 2),
-        "normal_equations_s": _seconds(lambda: p.solve_normal(jac, residual, 1e-10), 2),
-        "derivatives_s": _seconds(lambda: p.derivatives(x), 2),
+        "jacobian_factors_s": seconds(lambda: p.jacobian(x, subset), 3),
+        "jacobian_factors_s_at_func_points": seconds(lambda: p.jacobian(xf, subset), 3),
+        "jacobian_func_s_at_func_points": seconds(lambda: p.jacobian(xf, subset, method="func"), 2),
+        "lstsq_s": seconds(lambda: p.solve(jac, residual), 2),
+        "normal_equations_s": seconds(lambda: normal.ridge_solve(jac, residual, 1e-10), 2),
+        "derivatives_s": seconds(lambda: p.derivatives(x), 2),
     }
     parts["func_over_factors"] = parts["jacobian_func_s_at_func_points"] / parts["jacobian_factors_s_at_func_points"]
     heun = min(r["seconds_per_step"] for r in rows if r["integrator"] == "heun")

@@ -68,20 +68,8 @@ def _cases(segments: int):
     ]
 
 
-def _best(fn, repeats: int, device: str) -> tuple[float, Any]:
-    out, best = None, math.inf
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        tic = time.perf_counter()
-        out = fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - tic)
-    return best, out
-
-
 def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict[str, Any]:
+    from sciml.bench import best_time
     from sciml.wos import naive_walk_on_spheres, walk_on_spheres
 
     s = SETTINGS[quick]
@@ -96,8 +84,8 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
             n = s["points"] * s["walks"]
             kw = dict(walks=s["walks"], eps=s["eps"], device=device, dtype=dtype)
             walk_on_spheres(boundary, pts[:8], u, f, **kw)  # warm-up
-            t_ours, est = _best(lambda: walk_on_spheres(boundary, pts, u, f, seed=1, **kw), s["repeats"], device)
-            t_naive, naive = _best(lambda: naive_walk_on_spheres(boundary, pts, u, f, seed=1, **kw), s["repeats"], device)
+            t_ours, est = best_time(lambda: walk_on_spheres(boundary, pts, u, f, seed=1, **kw), s["repeats"], device)
+            t_naive, naive = best_time(lambda: naive_walk_on_spheres(boundary, pts, u, f, seed=1, **kw), s["repeats"], device)
             rows.append({
                 "case": name, "dtype": dtype_name, "points": s["points"], "walks": s["walks"],
                 "sciml": {"seconds": t_ours, "walks_per_second": n / t_ours, "steps_mean": est.steps_mean,

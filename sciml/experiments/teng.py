@@ -87,7 +87,7 @@ def make_run(equation: str):
             cfg = _config(config, equation, "euler" if method == "teng-euler" else "heun")
             runner = (TdvpRun if method == "tdvp" else TengRun)(cfg, device=device)
             history = runner.run(out / f"{method}.ckpt", progress=True, initial=(theta0, init_info))
-            references = runner._reference
+            references = runner.references
             row = {"method": method, "history": history, "seconds": runner.seconds,
                    "seconds_per_step": (runner.seconds / max(cfg.steps, 1)), "init": runner.init_info,
                    "final_rel_l2": history[-1]["rel_l2"], "max_rel_l2": max(h["rel_l2"] for h in history),
@@ -103,7 +103,7 @@ def make_run(equation: str):
                 if references is None:
                     ref_run = TengRun(base, device=device)
                     ref_run.prepare_reference()
-                    references = ref_run._reference
+                    references = ref_run.references
                 budget = config["pinn_seconds"]
                 if budget == "match":
                     budget = rows["teng-heun"]["seconds"] if "teng-heun" in rows else 60.0

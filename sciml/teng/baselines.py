@@ -36,14 +36,7 @@ class TdvpRun(TengRun):
         c = self.config
         _, f = self.rhs(x, theta)
         jac = self.projector.jacobian(x, subset, theta)
-        if c.damping is not None and self.projector.normal:
-            v, rank = self.projector.solve_normal(jac, f, c.damping)
-        elif c.damping is not None:
-            ridge = math.sqrt(c.damping) * jac.pow(2).sum(dim=0).max().sqrt()
-            jac = torch.cat([jac, ridge * torch.eye(len(subset), dtype=jac.dtype, device=jac.device)])
-            v, rank = self.projector.solve(jac, torch.cat([f, f.new_zeros(len(subset))]))
-        else:
-            v, rank = self.projector.solve(jac, f)
+        v, rank = self.projector.ridge_solve(jac, f, c.damping)
         if not bool(torch.isfinite(v).all()):
             raise TengFailure(f"the TDVP solve{where} returned non-finite values (rank {rank})")
         self._ranks.append(rank)
@@ -84,14 +77,12 @@ class PinnRun:
         self.seconds = 0.0
 
     def _residual(self, tx: torch.Tensor) -> torch.Tensor:
-        tx = tx.requires_grad_(True)
-        u = self.net(tx)
-        (du,) = torch.autograd.grad(u.sum(), tx, create_graph=True)
-        lap = 0.0
-        for j in (1, 2):
-            (d2,) = torch.autograd.grad(du[:, j].sum(), tx, create_graph=True)
-            lap = lap + d2[:, j]
-        return du[:, 0] - self.equation.rhs(u, du[:, 1:], lap)
+        """``u_t - L[u]`` at ``(t, x, y)`` points, differentiable in the weights
+        (:func:`sciml.pinn.derivatives.partials`)."""
+        from sciml.pinn.derivatives import partials
+
+        u, first, second = partials(self.net, tx, order=2)
+        return first[0, :, 0] - self.equation.rhs(u[:, 0], first[1:, :, 0].T, second[1:, :, 0].sum(dim=0))
 
     def train(self, *, seconds: float | None = None, steps: int | None = None) -> dict[str, Any]:
         """Adam until ``seconds`` of wall time or ``steps`` steps (cosine-annealed over ``steps`` when given)."""
