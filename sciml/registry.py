@@ -29,6 +29,7 @@ MODELS: dict[str, str] = {
     "pinn": "sciml.pinn.pinn:SPEC",
     "lpinn": "sciml.pinn.lpinn:SPEC",
     "sdgd": "sciml.pinn.sdgd:SPEC",
+    "mp-pde": "sciml.graph.specs:MPPDE_SPEC",
 }
 
 EXPERIMENTS: dict[str, str] = {

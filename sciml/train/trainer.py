@@ -17,6 +17,7 @@ Two kinds of method use it alike:
 Optimiser phases: AdamW for the first ``epochs - lbfgs_epochs`` epochs, then L-BFGS with a
 strong-Wolfe line search (``torch.optim.LBFGS``; each step re-evaluates ``method.step`` on one batch
 in its closure). The phase is stored in the checkpoint, so a run killed in either phase resumes in it.
+A method with ``set_epoch(epoch)`` is told each epoch before it starts (MP-PDE deepens its pushforward).
 Every term a step returns besides ``loss`` (``residual``, ``boundary`` ...) is averaged per epoch into
 ``metrics.jsonl`` as ``train_<term>``; a non-finite loss stops the run naming the term and the step.
 
@@ -509,6 +510,8 @@ class Trainer:
                 self.module.train()
                 self._enter_phase(epoch)
                 self._set_epoch_hyperparameters(epoch)
+                if hasattr(self.method, "set_epoch"):  # methods whose training changes with the epoch
+                    self.method.set_epoch(epoch)
                 tic = time.perf_counter()
                 sums, seen = self._train_epoch(epoch)
                 train_seconds = time.perf_counter() - tic

@@ -1,0 +1,103 @@
+"""The model kinds of :mod:`sciml.graph` as :class:`~sciml.train.ModelSpec` entries of :mod:`sciml.registry`:
+``mp-pde`` (trajectories of 1-D PDEs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sciml._errors import ConfigError
+from sciml.graph import mppde
+from sciml.operators.inference import RolloutInference
+from sciml.train.inference import SampleBatch
+from sciml.train.spec import ModelSpec
+
+__all__ = ["MPPDE_SPEC", "MPPDEInference"]
+
+
+class MPPDEInference(RolloutInference):
+    """``mp-pde``: the frames from ``start`` (``eval_start``, default ``2 K``) on, rolled out from the ``K``
+    true frames before them, with the store's grid, times and per-sample parameters."""
+
+    natural_input = ("initial (batch, K, n), x (n,), t0 (time of the first predicted frame), variables "
+                     "{name: (batch,)} -> (batch, steps, n)")
+
+    def open(self, path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any]) -> Any:
+        data = mppde.MPPDEDataset(path)
+        mppde.check_data(model.config, data, what="evaluated on")
+        return data
+
+    def _window(self, model: nn.Module) -> tuple[int, int, int]:
+        c = model.config
+        return c.start - c.time_window, c.start, -1
+
+    def prediction_attrs(self, model: nn.Module, data: Any) -> dict[str, Any]:
+        start = model.config.start
+        return {"predicted_frames": json.dumps([start, data.n_times]),
+                "prediction_note": f"frames {start}..{data.n_times - 1} rolled out from the {model.config.time_window} "
+                                   f"true frames before them; the other frames are copies of the input"}
+
+    @torch.no_grad()
+    def predict_samples(self, model: nn.Module, data: Any, indices: list[int], device: torch.device) -> SampleBatch:
+        first, start, _ = self._window(model)
+        trajectories = data.read(indices)[:, :, 0]  # (B, nt, n)
+        pred = trajectories.clone()
+        model = model.to(device)
+        dtype = next(model.parameters()).dtype
+        u = trajectories.to(device, dtype)
+        variables = mppde.variables_of(model.config, data.parameters(indices), len(indices), u)
+        pred[:, start:] = mppde.rollout(model, u[:, first:start], torch.from_numpy(data.x), float(data.times[start]),
+                                        data.n_times - start, variables).to("cpu", pred.dtype)
+        mask = np.zeros(trajectories.shape, dtype=bool)
+        mask[:, start:] = True
+        return SampleBatch(indices, pred.double().numpy(), trajectories.double().numpy(), mask=mask)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, initial: Any, x: Any, t0: Any, variables: dict[str, Any] | None = None,
+                steps: int | None = None) -> torch.Tensor:
+        c = model.config
+        parameter = next(model.parameters())
+        initial = torch.as_tensor(initial)
+        if initial.ndim != 3 or initial.shape[1] != c.time_window:
+            raise ConfigError(f"initial must be (batch, {c.time_window}, n), got shape {tuple(initial.shape)}")
+        initial = initial.to(parameter.device, parameter.dtype)
+        given = {name: torch.as_tensor(v, dtype=torch.float64).reshape(-1).expand(initial.shape[0])
+                 for name, v in (variables or {}).items()}
+        unknown = sorted(set(given) - set(c.variables))
+        if unknown:
+            raise ConfigError(f"the model takes no parameter {', '.join(unknown)}; it takes "
+                              f"{', '.join(c.variables) or 'none'}")
+        if steps is None:
+            steps = c.n_times - c.start if c.n_times > c.start else c.time_window
+        v = mppde.variables_of(c, given, initial.shape[0], initial)
+        return mppde.rollout(model, initial, torch.as_tensor(x, dtype=torch.float64), t0, int(steps), v)
+
+    def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        first, start, _ = self._window(model)
+        params = {name: v for name, v in data.parameters([0]).items() if name in model.config.variables}
+        return ((data.read([0])[:, first:start, 0], data.x, float(data.times[start])),
+                {"variables": params, "steps": model.config.time_window})
+
+
+def _dataset(path: str | os.PathLike) -> mppde.MPPDEDataset:
+    return mppde.MPPDEDataset(path)
+
+
+def _prepare(model: nn.Module, data: Any) -> None:
+    """Nothing to fit before training (MP-PDE normalises inside the network)."""
+
+
+MPPDE_SPEC = ModelSpec(
+    name="mp-pde", config_cls=mppde.MPPDEConfig, build=mppde.MPPDE, method=mppde.MPPDEMethod, dataset=_dataset,
+    complete_config=mppde.complete_config, prepare=_prepare, evaluate=mppde.metrics, paper=mppde.PAPER,
+    summary="message passing neural PDE solver on 1-D grids, K frames per call (temporal bundling), pushforward "
+            "training; combined equation E1-E3, wave",
+    inference=MPPDEInference(),
+    example={"pde": "combined", "res": 20, "n": 4, "params": {"nt": 12, "fine": 40, "family": "E3", "T": 0.2},
+             "overrides": {"epochs": 2, "batch_size": 2, "time_window": 3, "hidden": 12, "layers": 2,
+                           "unrolling": 1}})
