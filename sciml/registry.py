@@ -49,6 +49,9 @@ EXPERIMENTS: dict[str, str] = {
     "teng-heat": "sciml.experiments.teng:HEAT",
     "teng-allen-cahn": "sciml.experiments.teng:ALLEN_CAHN",
     "teng-burgers": "sciml.experiments.teng:BURGERS",
+    "mppde-e1": "sciml.experiments.mppde:E1",
+    "mppde-e2": "sciml.experiments.mppde:E2",
+    "mppde-e3": "sciml.experiments.mppde:E3",
 }
 
 

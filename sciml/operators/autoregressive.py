@@ -15,7 +15,11 @@ Two such models are built here, both the FNO paper's (Li et al., arXiv 2010.0889
 
 - ``train_mode="teacher_forcing"``: every block is predicted from the *true* previous frames;
 - ``train_mode="rollout"``: the model is unrolled over the whole horizon from the true first
-  window, with gradient through every step (how the paper trains its FNO-2D).
+  window, with gradient through every step (how the paper trains its FNO-2D);
+- ``train_mode="pushforward"``: one block from a random start frame per trajectory, after ``N``
+  calls on the model's own output without gradient, ``N`` uniform in ``0 .. min(epoch, unrolling)``
+  (the pushforward trick of MP-PDE, Brandstetter et al., arXiv 2202.03376; their FNO-PF baseline).
+  Windows are drawn from the whole trajectory; ``first_frame`` places only the evaluation rollout.
 
 In both modes the loss is the sum over blocks of the batch-mean relative L2 error of each block,
 divided by the number of blocks (so it reads as a per-block error). Validation and
@@ -39,7 +43,7 @@ from sciml.train.losses import nrmse, relative_lp, rmse
 __all__ = ["RolloutConfig", "SpaceTimeConfig", "RecurrentFNO", "SpaceTimeFNO", "AutoregressiveMethod", "rollout",
            "teacher_forced", "rollout_metrics", "complete_config", "prepare"]
 
-TRAIN_MODES = ("teacher_forcing", "rollout")
+TRAIN_MODES = ("teacher_forcing", "rollout", "pushforward")
 NORMALIZATION_TRAJECTORIES = 32  # trajectories whose windows set the channel-wise normalisation
 
 
@@ -54,7 +58,9 @@ class RolloutConfig:
     horizon : frames predicted after the first window, in training and evaluation; 0 means "all
         frames the training data has after ``first_frame + in_steps``"
     first_frame : frames skipped at the start of each trajectory (the FNO paper's data begin at t = 1)
-    train_mode : ``teacher_forcing`` (true windows) or ``rollout`` (unrolled over the horizon)
+    train_mode : ``teacher_forcing`` (true windows), ``rollout`` (unrolled over the horizon) or
+        ``pushforward`` (random windows, up to ``unrolling`` calls without gradient before the trained one)
+    unrolling : the pushforward trick's largest number of calls without gradient
     pde : PDE of the training data (filled from it; evaluation on another PDE is refused)
     channels, n_dims : fields per frame and spatial dimensions; 0 means "take it from the data"
     modes, width, n_layers, lifting_ratio, projection_ratio, padding : the FNO's
@@ -65,7 +71,8 @@ class RolloutConfig:
     out_steps: int = 1
     horizon: int = 0
     first_frame: int = 0
-    train_mode: Literal["teacher_forcing", "rollout"] = "rollout"
+    train_mode: Literal["teacher_forcing", "rollout", "pushforward"] = "rollout"
+    unrolling: int = 1
     pde: str = ""
     channels: int = 0
     n_dims: int = 0
@@ -81,7 +88,7 @@ class RolloutConfig:
             raise ValueError(f"in_steps must be at least 1, got {self.in_steps}")
         if self.out_steps < (0 if isinstance(self, SpaceTimeConfig) else 1):
             raise ValueError(f"out_steps must be at least 1, got {self.out_steps}")
-        for name in ("horizon", "first_frame", "channels", "n_dims"):
+        for name in ("horizon", "first_frame", "channels", "n_dims", "unrolling"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
         if self.train_mode not in TRAIN_MODES:
@@ -298,6 +305,7 @@ class AutoregressiveMethod:
     def __init__(self, model: nn.Module):
         self.model = model
         self.config = model.config
+        self.epoch = 0
         if self.config.horizon < 1:
             raise ConfigError("the model configuration has no horizon; complete it from the data first "
                               "(complete_config)")
@@ -312,8 +320,37 @@ class AutoregressiveMethod:
         used = batch[:, c.first_frame:needed]
         return used, used[:, c.in_steps:]
 
+    def set_epoch(self, epoch: int) -> None:
+        """The pushforward depth grows with the epochs (at most ``min(epoch, unrolling)`` calls)."""
+        self.epoch = int(epoch)
+
+    def _pushforward(self, used: torch.Tensor) -> torch.Tensor:
+        import random
+
+        c = self.config
+        inner = _unwrap(self.model)
+        frames = used.shape[1]
+        unrolled = random.randint(0, min(self.epoch, c.unrolling))
+        last = frames - inner.out_steps * (1 + unrolled)  # the latest start that leaves room for the target
+        if last < c.in_steps:
+            raise DataError(f"pushforward training over {unrolled} unrolled call(s) needs in_steps + out_steps * "
+                            f"(1 + unrolling) = {c.in_steps + inner.out_steps * (1 + unrolled)} frames, the "
+                            f"trajectories have {frames}")
+        b = used.shape[0]
+        starts = torch.randint(c.in_steps, last + 1, (b,), device=used.device)
+        rows = torch.arange(b, device=used.device)[:, None]
+        window = used[rows, starts[:, None] - c.in_steps + torch.arange(c.in_steps, device=used.device)]
+        with torch.no_grad():
+            for _ in range(unrolled):
+                window = torch.cat([window, self.model(window)], dim=1)[:, -c.in_steps:]
+                starts = starts + inner.out_steps
+        target = used[rows, starts[:, None] + torch.arange(inner.out_steps, device=used.device)]
+        return relative_lp(self.model(window), target)
+
     def step(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
         c = self.config
+        if c.train_mode == "pushforward":  # windows anywhere in the trajectory; first_frame places the evaluation
+            return {"loss": self._pushforward(batch)}
         used, target = self._split(batch)
         if c.train_mode == "rollout":
             pred = rollout(self.model, used[:, :c.in_steps], c.horizon)
