@@ -29,7 +29,7 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" 
   || { echo "CUDA tests: FAILED"; status=1; }
 tail -5 "$OUT/cuda-tests.txt"
 # 2. the CUDA paths of the experiments and of sciml solve / predict
-for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers; do
+for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers mppde-e1; do
   timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
     > "$OUT/reproduce-$e.log" 2>&1 && echo "reproduce $e: ok" || { echo "reproduce $e: FAILED"; status=1; }
 done
@@ -54,6 +54,9 @@ done
 # walk-on-spheres at full bench size on the device (walks/s vs the naive loop; polygon vs analytic disk)
 timeout 300 python3 -m sciml --threads 4 bench wos --out "$OUT/bench-wos-full.json" --force > "$OUT/bench-wos-full.log" 2>&1 \
   && echo "bench wos (full): ok" || { echo "bench wos (full): FAILED"; status=1; }
+# MP-PDE training step (ours vs the naive structure) and rollout vs WENO5 at E1 sizes on the device
+timeout 300 python3 -m sciml bench graph --out "$OUT/bench-graph.json" --force > "$OUT/bench-graph.log" 2>&1 \
+  && echo "bench graph: ok" || { echo "bench graph: FAILED"; status=1; }
 # TENG seconds per step at 128^2 collocation points on the device (goal on the CPU: <= 10 s; authors ~33 s on a CPU)
 timeout 300 python3 -m sciml bench teng --out "$OUT/bench-teng.json" --force > "$OUT/bench-teng.log" 2>&1 \
   && echo "bench teng: ok" || { echo "bench teng: FAILED"; status=1; }

@@ -231,19 +231,29 @@ class MPPDE(nn.Module):
             raise ConfigError(f"variables must be (batch, {len(c.variables)}) for {', '.join(c.variables) or 'none'}, "
                               f"got {tuple(variables.shape)}")
         edge_index, dx = self._batched(grid, b, window.device)
-        scales = self.variable_scales.to(window.dtype)
-        v = torch.cat([(t / c.t_max)[:, None], variables.to(window.dtype)], dim=1) / scales  # (b, 1 + P)
-        v = v.repeat_interleave(n, dim=0)
+        v = torch.cat([t[:, None], variables.to(window.dtype)], dim=1).repeat_interleave(n, dim=0)
         u = window.transpose(1, 2).reshape(b * n, c.time_window)
-        position = (x / c.length).repeat(b)[:, None]
-        h = self.embedding(torch.cat([u, position, v], dim=1))
         batch = torch.arange(b, device=window.device).repeat_interleave(n)
-        for layer in self.layers:
-            h = layer(h, u, v, edge_index, dx.to(window.dtype), batch, b)
-        slopes = self.decoder(h[:, None]).squeeze(1)  # (b n, K)
-        steps = c.dt * torch.arange(1, c.time_window + 1, dtype=window.dtype, device=window.device)
-        out = u[:, -1:] + steps * slopes
+        out = self.forward_nodes(u, x.repeat(b), v, edge_index, dx.to(window.dtype), batch, b)
         return out.reshape(b, n, c.time_window).transpose(1, 2)
+
+    def forward_nodes(self, u: torch.Tensor, x: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
+                      dx: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tensor:
+        """The solver on a batched graph given node by node (torch_geometric's layout).
+
+        Shapes
+        ------
+        ``u (N, K)`` past values, ``x (N,)`` positions, ``v (N, 1 + P)`` time and parameters (unscaled),
+        ``edge_index (2, E)``, ``dx (E, 1)`` the scaled ``(x_i - x_j) / L``, ``batch (N,)`` -> ``(N, K)``.
+        """
+        c = self.config
+        v = v / torch.cat([v.new_tensor([c.t_max]), self.variable_scales[1:].to(v)])
+        h = self.embedding(torch.cat([u, (x / c.length)[:, None], v], dim=1))
+        for layer in self.layers:
+            h = layer(h, u, v, edge_index, dx, batch, n_graphs)
+        slopes = self.decoder(h[:, None]).squeeze(1)  # (N, K)
+        steps = c.dt * torch.arange(1, c.time_window + 1, dtype=u.dtype, device=u.device)
+        return u[:, -1:] + steps * slopes
 
     def __repr__(self) -> str:
         c = self.config
