@@ -52,6 +52,7 @@ EXPERIMENTS: dict[str, str] = {
     "mppde-e1": "sciml.experiments.mppde:E1",
     "mppde-e2": "sciml.experiments.mppde:E2",
     "mppde-e3": "sciml.experiments.mppde:E3",
+    "cgs-porous-flow": "sciml.experiments.cgs:POROUS",
 }
 
 
