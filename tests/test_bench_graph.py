@@ -21,3 +21,8 @@ def test_bench_graph_quick_writes_both_structures_and_the_rollout_times(tmp_path
     assert step["same_output_max_abs_difference"] < 1e-5
     assert set(r["rollout"]["weno5_s_per_trajectory"]) == {"20", "40"} and r["rollout"]["mppde_s_per_trajectory"] > 0
     assert r["machine"]["torch_threads"] == r["torch_threads"]
+    rows = r["cgs_backward"]["rows"]
+    assert [row["iterations"] for row in rows] == [10, 100]
+    for row in rows:
+        for method in ("implicit", "unrolled"):
+            assert "error" not in row[method] and row[method]["peak_bytes_above_setup"] >= 0

@@ -1,5 +1,5 @@
-"""``sciml bench graph``: MP-PDE training throughput against the released code's structure written naively, and
-rollout time against our WENO5 solver.
+"""``sciml bench graph``: MP-PDE training throughput against the released code's structure written naively,
+rollout time against our WENO5 solver, and the convergent graph solver's backward memory against unrolling.
 
 Measured, in one run, on the same model weights and the same batch (E1 sizes: nx = 100, K = 25, hidden
 128, 6 layers, batch 16, pushforward with one unrolled call):
@@ -11,14 +11,21 @@ Measured, in one run, on the same model weights and the same batch (E1 sizes: nx
   ``propagate``. The model and its arithmetic are the same, so the ratio is the cost of the structure.
 
 Each timed step is forward, backward and an AdamW update. Rollout: 128 trajectories of frames 50 .. 249
-batched, against the WENO5 solve of the same trajectories on 100 and 200 cells (batched). Threads:
-whatever ``sciml --threads`` set (stated in the JSON).
+batched, against the WENO5 solve of the same trajectories on 100 and 200 cells (batched).
+
+CGS backward memory: one forward and backward pass of the fixed point of ``H = gamma A H + b`` (5000 nodes,
+8 neighbours, 16 heads, float64) run for exactly 10, 100 and 1000 Picard iterations, by the implicit
+backward (:class:`sciml.graph.cgs.FixedPoint`) and by autograd through the unrolled iterations, each in a
+fresh process (peak resident set above the set-up's; CUDA: ``max_memory_allocated``). Threads: whatever
+``sciml --threads`` set (stated in the JSON).
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,6 +36,51 @@ SETTINGS = {
     True: {"nx": 20, "nt": 16, "window": 4, "hidden": 16, "layers": 2, "batch": 4, "steps": 2,
            "rollout_samples": 4, "params": ("alpha", "beta", "gamma")},
 }
+CGS_SETTINGS = {False: {"nodes": 5000, "heads": 16, "iterations": (10, 100, 1000)},
+                True: {"nodes": 200, "heads": 2, "iterations": (10, 100)}}
+
+
+@dataclass(frozen=True)
+class BackwardCase:
+    """One CGS backward-memory measurement: graph size, heads, Picard iterations, implicit or unrolled."""
+
+    nodes: int = 5000
+    heads: int = 16
+    iterations: int = 10
+    implicit: bool = True
+
+
+def backward_memory(case: BackwardCase, steps: int = 1, *, device: str = "cpu") -> dict[str, Any]:
+    """Peak memory and time of one forward + backward through the fixed point (run in a fresh process by
+    :func:`sciml.runtime.measure_in_subprocess`)."""
+    from sciml.graph.builders import knn_graph
+    from sciml.graph.cgs import fixed_point, unrolled_fixed_point
+    from sciml.runtime import peak_rss
+
+    dev = torch.device(device)
+    g = torch.Generator().manual_seed(0)
+    edges = knn_graph(torch.rand(case.nodes, dtype=torch.float64, generator=g), 8).to(dev)
+    values = (torch.rand(edges.shape[1], case.heads, dtype=torch.float64, generator=g) / 8).to(dev).requires_grad_()
+    b = torch.randn(case.nodes, case.heads, dtype=torch.float64, generator=g).to(dev).requires_grad_()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+    else:
+        base = peak_rss()
+    tic = time.perf_counter()
+    if case.implicit:
+        h = fixed_point(values, b, edges, 0.5, tol=1e-300, max_iter=case.iterations)  # every iteration runs
+    else:
+        h = unrolled_fixed_point(values, b, edges, 0.5, case.iterations)
+    (h ** 2).sum().backward()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        peak = torch.cuda.max_memory_allocated(dev) - base
+    else:
+        peak = peak_rss() - base
+    return {"seconds": time.perf_counter() - tic, "peak_bytes_above_setup": float(peak),
+            "memory": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS (VmHWM)"}
 
 
 def _naive_graph(window: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params: dict[str, torch.Tensor],
@@ -141,7 +193,20 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
         u0 = combined.forcing_average(forcing, cells, 0.0, L)
         seconds, _ = best_time(lambda: combined.solve(u0, times, burgers, 0 * burgers, 0 * burgers, forcing, L), 1)
         weno[str(cells)] = seconds / s["rollout_samples"]
+    from sciml.runtime import measure_in_subprocess
+
+    cs = CGS_SETTINGS[quick]
+    backward = []
+    for iterations in cs["iterations"]:
+        row = {"iterations": iterations}
+        for implicit in (True, False):
+            case = BackwardCase(nodes=cs["nodes"], heads=cs["heads"], iterations=iterations, implicit=implicit)
+            row["implicit" if implicit else "unrolled"] = measure_in_subprocess(
+                "sciml.bench.graph:BackwardCase:backward_memory", case, 1, device=device,
+                threads=torch.get_num_threads())
+        backward.append(row)
     return {"device": device, "torch_threads": torch.get_num_threads(), "settings": s,
+            "cgs_backward": {"settings": cs, "rows": backward},
             "training_step": {"ours_s": t_ours, "naive_s": t_naive, "naive_over_ours": t_naive / t_ours,
                               "samples_per_s_ours": s["batch"] / t_ours, "samples_per_s_naive": s["batch"] / t_naive,
                               "same_output_max_abs_difference": same},
