@@ -53,6 +53,7 @@ EXPERIMENTS: dict[str, str] = {
     "mppde-e2": "sciml.experiments.mppde:E2",
     "mppde-e3": "sciml.experiments.mppde:E3",
     "cgs-porous-flow": "sciml.experiments.cgs:POROUS",
+    "cgs-mdp-value": "sciml.experiments.cgs:MDP_VALUE",
 }
 
 

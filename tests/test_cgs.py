@@ -148,3 +148,30 @@ def test_cgs_porous_flow_runs_at_smoke_scale(tmp_path):
         assert np.isfinite(row["in_size"]["mse"]) and np.isfinite(row["twice_as_large"]["mse"])
     assert rows["CGS"]["picard_iterations_mean"]["forward"] >= 1
     assert "| CGS |" in (tmp_path / "cgs" / "report.md").read_text()
+
+
+def test_random_mdp_values_satisfy_bellman_and_policy_evaluation():
+    from sciml.graph.mdp import graph_sample, random_mdp, value_iteration
+
+    rng = np.random.default_rng(0)
+    mdp = random_mdp(25, 6, rng)
+    np.testing.assert_allclose(mdp.P.sum(axis=2), 1.0, atol=1e-12)
+    v, policy = value_iteration(mdp)
+    np.testing.assert_allclose((mdp.r + 0.9 * mdp.P @ v).max(axis=1), v, atol=1e-10)
+    # the optimal values are the values of the optimal policy: (I - 0.9 P_pi) v = r_pi
+    states = np.arange(25)
+    p_pi, r_pi = mdp.P[states, policy], mdp.r[states, policy]
+    np.testing.assert_allclose(np.linalg.solve(np.eye(25) - 0.9 * p_pi, r_pi), v, atol=1e-9)
+    graph = graph_sample(mdp)
+    assert bool((graph.edge_index[0] != graph.edge_index[1]).all())
+    pairs = graph.edge_index[0] * 25 + graph.edge_index[1]
+    assert pairs.unique().numel() == pairs.numel()  # no parallel edges
+
+
+def test_cgs_mdp_value_runs_at_smoke_scale(tmp_path):
+    from sciml.experiments import run_experiment
+
+    results = run_experiment("cgs-mdp-value", tmp_path / "mdp", scale="smoke")
+    row = results["rows"]["CGS"]
+    for name in ("in_size", "twice_as_large"):
+        assert 0 <= row[name]["policy_accuracy"] <= 1 and np.isfinite(row[name]["mape"])
