@@ -11,6 +11,7 @@ between the inlet and outlet layers (what the coordinates alone give).
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from sciml.experiments import Experiment
+
+log = logging.getLogger("sciml.experiments.cgs")
 
 __all__ = ["POROUS", "MDP_VALUE"]
 
@@ -79,6 +82,8 @@ def _train(size: dict[str, Any], fixed_point: bool, device: str, tests: dict[str
             iterations.append((model.stats.get("iterations", 0), model.stats.get("backward_iterations", 0)))
         if (step + 1) % max(1, t["steps"] // 20) == 0:
             curve.append({"step": step + 1, "loss": loss.item(), "seconds": time.perf_counter() - tic})
+            log.info("%s: update %d/%d, batch MSE %.4g, %.0f s", "CGS" if fixed_point else "without fixed point",
+                     step + 1, t["steps"], loss.item(), time.perf_counter() - tic)
     seconds = time.perf_counter() - tic
     model.eval()
     model = model.cpu()
