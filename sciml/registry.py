@@ -54,6 +54,7 @@ EXPERIMENTS: dict[str, str] = {
     "mppde-e3": "sciml.experiments.mppde:E3",
     "cgs-porous-flow": "sciml.experiments.cgs:POROUS",
     "cgs-mdp-value": "sciml.experiments.cgs:MDP_VALUE",
+    "gnn-bvp-shapes": "sciml.experiments.gnn_bvp:SHAPES_EXPERIMENT",
 }
 
 
