@@ -30,6 +30,7 @@ MODELS: dict[str, str] = {
     "lpinn": "sciml.pinn.lpinn:SPEC",
     "sdgd": "sciml.pinn.sdgd:SPEC",
     "mp-pde": "sciml.graph.specs:MPPDE_SPEC",
+    "gnn-bvp": "sciml.graph.specs:GNN_BVP_SPEC",
 }
 
 EXPERIMENTS: dict[str, str] = {

@@ -26,8 +26,12 @@ import torch
 from torch import nn
 
 from sciml._errors import ConfigError, DataError
+from sciml.data.datasets import StoreDataset
 
-__all__ = ["BVPConfig", "ChebBVP", "node_inputs", "scaled", "field_error", "NODE_FEATURES"]
+PAPER = ("Lotzsch, Ohler, Otto, Mahecha, Denzler: Learning the solution operator of boundary value problems using "
+         "graph neural networks, arXiv 2206.14092")
+
+__all__ = ["PAPER", "MeshGraphDataset", "BVPMethod", "complete_config", "metrics", "BVPConfig", "ChebBVP", "node_inputs", "scaled", "field_error", "NODE_FEATURES"]
 
 NODE_FEATURES = 4
 
@@ -130,3 +134,139 @@ def field_error(data: Any, u: torch.Tensor) -> float:
     num = float((area[:, None] * (pred - truth) ** 2).sum())
     den = float((area[:, None] * truth ** 2).sum())
     return float(np.sqrt(num / max(den, 1e-300)))
+
+
+# -- the gnn-bvp model kind --------------------------------------------------------------------------
+_MESH_FIELDS = ("points", "cells", "num_nodes", "num_cells", "rho", "eps")
+_TARGET_SAMPLES = 256  # training samples whose solutions set target_scale
+
+
+class MeshGraphDataset(StoreDataset):
+    """The samples of a poisson-mesh store as torch_geometric graphs with :func:`node_inputs` as ``features``
+    (``collate`` batches them with ``Batch.from_data_list``). A store without ``u`` (inputs only) gives
+    graphs with ``y`` all zero and ``has_target`` false.
+
+    Raises
+    ------
+    DataError
+        For a store that lacks the mesh fields (another layout).
+    """
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        from sciml.data.store import open_store
+
+        self.path = Path(path)
+        with open_store(self.path) as store:
+            missing = [name for name in _MESH_FIELDS if name not in store.fields]
+            if missing:
+                raise DataError(f"{self.path} is not a mesh store of the poisson-mesh layout: it lacks "
+                                f"{', '.join(missing)}")
+            self.n_samples = store.n_samples
+            self.has_target = "u" in store.fields
+            self.max_nodes = int(store.fields["points"][0][1])
+            self.attrs = store.attrs
+        self.pde = str(self.attrs.get("pde", ""))
+        super().__init__()
+
+    def graph(self, index: int):
+        from sciml.data.pdes.poisson_mesh import load_sample
+
+        store = self._handle()
+        if self.has_target:
+            data = load_sample(store, int(index))
+        else:
+            data = _inputs_only(store, int(index))
+        data.features = node_inputs(data)
+        return data
+
+    def __getitem__(self, index: int):
+        return self.graph(index)
+
+    @staticmethod
+    def collate(items):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(items)
+
+
+def _inputs_only(store, index: int):
+    import meshio
+
+    from sciml.data.mesh import to_graph
+
+    nn, nc = int(store.read("num_nodes", index)), int(store.read("num_cells", index))
+    points = store.read("points", index)[:nn]
+    cells = store.read("cells", index)[:nc].astype(np.int64)
+    rho = store.read("rho", index)[:nn].astype(np.float64)
+    eps = store.read("eps", index)[:nc].astype(np.float64)
+    counts = np.bincount(cells.ravel(), minlength=nn)
+    eps_node = np.bincount(cells.ravel(), weights=np.repeat(eps, 3), minlength=nn) / np.maximum(counts, 1)
+    data = to_graph(meshio.Mesh(points, [("triangle", cells)]), fields={"rho": rho, "eps": eps_node})
+    data.y = torch.zeros(nn, 1)
+    data.cell_eps = torch.from_numpy(eps).float()
+    return data
+
+
+class BVPMethod:
+    """MSE training of :class:`ChebBVP` on batches of mesh graphs; validation by the mean relative L2 per mesh."""
+
+    metric = "rel_l2"
+
+    def __init__(self, model: ChebBVP):
+        self.model = model
+        self.config = model.config
+
+    def _predict(self, batch):
+        return self.model(batch.features, batch.edge_index, batch.edge_attr[:, -1], batch.batch)
+
+    def step(self, batch) -> dict[str, torch.Tensor]:
+        scale = self.config.target_scale
+        return {"loss": (((self._predict(batch) - batch.y) / scale) ** 2).mean()}
+
+    @torch.no_grad()
+    def evaluate(self, batch) -> dict[str, torch.Tensor]:
+        from torch_geometric.utils import scatter
+
+        err = scatter((self._predict(batch) - batch.y)[:, 0] ** 2, batch.batch, reduce="sum")
+        ref = scatter(batch.y[:, 0] ** 2, batch.batch, reduce="sum")
+        return {"rel_l2": (err.sqrt() / ref.sqrt().clamp_min(1e-12)).sum()}
+
+
+def complete_config(config: BVPConfig, data: Any) -> BVPConfig:
+    """``target_scale``: the standard deviation of ``u`` over the first training samples (kept when given)."""
+    from dataclasses import replace
+
+    if data is None:
+        raise ConfigError("gnn-bvp trains on a poisson-mesh store: pass --data TRAIN.h5")
+    if not data.has_target:
+        raise DataError(f"{data.path} has no solution field u to train on")
+    if config.target_scale != 1.0:
+        return config
+    values = torch.cat([data.graph(i).y[:, 0] for i in range(min(len(data), _TARGET_SAMPLES))])
+    scale = float(values.std())
+    if not scale > 0:
+        raise DataError(f"the solutions in {data.path} are all equal; nothing to learn")
+    return replace(config, target_scale=scale)
+
+
+@torch.no_grad()
+def metrics(model: ChebBVP, data: Any, device: Any = "cpu") -> dict[str, Any]:
+    """``sciml eval`` of a gnn-bvp run: the potential's and the field's relative L2 per mesh, overall and by shape."""
+    model = model.to(device).eval()
+    shapes = list((data.attrs.get("params") or {}).get("shapes") or [])
+    rows = []
+    for i in range(len(data)):
+        g = data.graph(i)
+        u = model(g.features.to(device), g.edge_index.to(device), g.edge_attr[:, -1].to(device))[:, 0].cpu()
+        index = int(g.shape_index) if hasattr(g, "shape_index") else -1
+        rows.append({"potential": float((u - g.y[:, 0]).norm() / g.y[:, 0].norm().clamp_min(1e-12)),
+                     "field": field_error(g, u), "shape": shapes[index] if 0 <= index < len(shapes) else str(index)})
+    by_shape = {}
+    for name in sorted({r["shape"] for r in rows}):
+        mine = [r for r in rows if r["shape"] == name]
+        by_shape[name] = {"potential_rel_l2": float(np.mean([r["potential"] for r in mine])),
+                          "field_rel_l2": float(np.mean([r["field"] for r in mine])), "samples": len(mine)}
+    return {"potential_rel_l2": float(np.mean([r["potential"] for r in rows])),
+            "field_rel_l2": float(np.mean([r["field"] for r in rows])), "by_shape": by_shape, "n_samples": len(rows)}

@@ -1,5 +1,5 @@
 """The model kinds of :mod:`sciml.graph` as :class:`~sciml.train.ModelSpec` entries of :mod:`sciml.registry`:
-``mp-pde`` (trajectories of 1-D PDEs)."""
+``mp-pde`` (trajectories of 1-D PDEs) and ``gnn-bvp`` (boundary-value problems on meshes)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from torch import nn
 from sciml._errors import ConfigError
 from sciml.graph import mppde
 from sciml.operators.inference import RolloutInference
-from sciml.train.inference import SampleBatch
+from sciml.train.inference import Inference, SampleBatch
 from sciml.train.spec import ModelSpec
 
-__all__ = ["MPPDE_SPEC", "MPPDEInference"]
+__all__ = ["MPPDE_SPEC", "MPPDEInference", "GNN_BVP_SPEC", "MeshInference"]
 
 
 class MPPDEInference(RolloutInference):
@@ -101,3 +101,108 @@ MPPDE_SPEC = ModelSpec(
     example={"pde": "combined", "res": 20, "n": 4, "params": {"nt": 12, "fine": 40, "family": "E3", "T": 0.2},
              "overrides": {"epochs": 2, "batch_size": 2, "time_window": 3, "hidden": 12, "layers": 2,
                            "unrolling": 1}})
+
+
+# -- gnn-bvp -----------------------------------------------------------------------------------------
+class MeshInference(Inference):
+    """``gnn-bvp``: the potential at the vertices of each mesh of a poisson-mesh store."""
+
+    layouts = ("mesh",)
+    reference = "u"
+    natural_input = ("points (n, 2), cells (m, 3), rho (n,), eps (m,) or a number -> u (n,) at the vertices, "
+                     "u = 0 on the boundary of the mesh")
+
+    def open(self, path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any]) -> Any:
+        from sciml.graph.bvp import MeshGraphDataset
+
+        return MeshGraphDataset(path)
+
+    def has_reference(self, data: Any) -> bool:
+        return data.has_target
+
+    def prediction_fields(self, model: nn.Module, data: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"prediction": ((data.max_nodes,), "float32")}
+
+    @torch.no_grad()
+    def predict_samples(self, model: nn.Module, data: Any, indices: list[int], device: torch.device) -> SampleBatch:
+        model = model.to(device)
+        pred = np.zeros((len(indices), data.max_nodes))
+        target = np.zeros_like(pred)
+        mask = np.zeros(pred.shape, dtype=bool)
+        for k, index in enumerate(indices):
+            g = data.graph(index)
+            u = model(g.features.to(device), g.edge_index.to(device), g.edge_attr[:, -1].to(device))[:, 0]
+            n = g.num_nodes
+            pred[k, :n] = u.double().cpu().numpy()
+            target[k, :n] = g.y[:, 0].double().numpy()
+            mask[k, :n] = True
+        return SampleBatch(indices, pred, target if data.has_target else None, mask=mask)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, points: Any, cells: Any, rho: Any, eps: Any = 1.0) -> torch.Tensor:
+        import meshio
+
+        from sciml.data.mesh import to_graph
+        from sciml.graph.bvp import node_inputs
+
+        points = np.asarray(points, dtype=np.float64)
+        cells = np.asarray(cells, dtype=np.int64)
+        if points.ndim != 2 or points.shape[1] != 2 or cells.ndim != 2 or cells.shape[1] != 3:
+            raise ConfigError(f"points must be (n, 2) and cells (m, 3) triangles, got {points.shape} and {cells.shape}")
+        rho = np.asarray(rho, dtype=np.float64).reshape(-1)
+        if rho.shape != (len(points),):
+            raise ConfigError(f"rho must hold one value per vertex ({len(points)}), got {rho.shape}")
+        eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (len(cells),))
+        counts = np.bincount(cells.ravel(), minlength=len(points))
+        eps_node = np.bincount(cells.ravel(), weights=np.repeat(eps, 3), minlength=len(points)) / np.maximum(counts, 1)
+        graph = to_graph(meshio.Mesh(points, [("triangle", cells)]), fields={"rho": rho, "eps": eps_node})
+        parameter = next(model.parameters())
+        features = node_inputs(graph).to(parameter.device, parameter.dtype)
+        lengths = graph.edge_attr[:, -1].to(parameter.device, parameter.dtype)
+        return model(features, graph.edge_index.to(parameter.device), lengths)[:, 0]
+
+    def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        g = data.graph(0)
+        return (g.pos.numpy(), g.face.T.numpy(), g.x[:, 0].numpy()), {"eps": g.cell_eps.numpy()}
+
+    def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
+        from pathlib import Path
+
+        from sciml.data.export import sample_file_name, write_fields
+
+        written = []
+        for k, index in enumerate(batch.indices):
+            g = data.graph(index)
+            n = g.num_nodes
+            points = np.zeros((n, 3))
+            points[:, :2] = g.pos.double().numpy()
+            fields = {"prediction_0": batch.prediction[k, :n]}
+            if batch.target is not None:
+                fields["reference_0"] = batch.target[k, :n]
+                fields["error_0"] = batch.prediction[k, :n] - batch.target[k, :n]
+            path = Path(directory) / sample_file_name(index, ".vtu")
+            write_fields(path, points, [("triangle", g.face.T.numpy())], fields)
+            written.append(str(path))
+        return written
+
+
+def _mesh_dataset(path: str | os.PathLike):
+    from sciml.graph.bvp import MeshGraphDataset
+
+    return MeshGraphDataset(path)
+
+
+def _bvp_spec() -> ModelSpec:
+    from sciml.graph import bvp
+
+    return ModelSpec(
+        name="gnn-bvp", config_cls=bvp.BVPConfig, build=bvp.ChebBVP, method=bvp.BVPMethod, dataset=_mesh_dataset,
+        complete_config=bvp.complete_config, prepare=_prepare, evaluate=bvp.metrics, paper=bvp.PAPER,
+        summary="ChebConv solution operator of -div(eps grad u) = rho, u = 0 on the boundary, on FEM meshes of any "
+                "shape (poisson-mesh stores)",
+        inference=MeshInference(),
+        example={"pde": "poisson-mesh", "res": 6, "n": 4, "params": {"order": 1, "shapes": "[square]"},
+                 "overrides": {"epochs": 2, "batch_size": 2, "hidden": 8, "layers": 1, "K": 2}})
+
+
+GNN_BVP_SPEC = _bvp_spec()

@@ -156,6 +156,8 @@ def _to_device(batch: Any, device: torch.device) -> Any:
         return type(batch)(_to_device(b, device) for b in batch)
     if isinstance(batch, dict):
         return {k: _to_device(v, device) for k, v in batch.items()}
+    if callable(getattr(batch, "to", None)):  # torch_geometric Batch and other device-aware containers
+        return batch.to(device)
     return batch
 
 
@@ -350,8 +352,9 @@ class Trainer:
             sampler = RandomSampler(data, generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
         else:
             sampler = SequentialSampler(data)
+        # a dataset of graphs batches its own items (``collate``: torch_geometric's Batch.from_data_list)
         return DataLoader(data, batch_size=per_rank, sampler=sampler, num_workers=self.config.num_workers,
-                          pin_memory=self.device.type == "cuda")
+                          pin_memory=self.device.type == "cuda", collate_fn=getattr(data, "collate", None))
 
     def _barrier(self) -> None:
         if self.dist.enabled:
