@@ -86,3 +86,27 @@ def test_gnn_bvp_shapes_runs_at_smoke_scale(tmp_path):
         for name in ("seen", "unseen_U", "superposed"):
             assert np.isfinite(row[name]["potential_rel_l2"]) and np.isfinite(row[name]["field_rel_l2"])
     assert results["train_samples"]["mesh augmentation"] > results["train_samples"]["no augmentation"]
+
+
+def test_a_mesh_store_with_a_degenerate_cell_is_refused_from_the_command_line(tmp_path, capsys):
+    import shutil
+
+    import h5py
+
+    good = tmp_path / "pm.h5"
+    assert main(["--quiet", "data", "generate", "poisson-mesh", "--out", str(good), "--n", "3", "--res", "6",
+                 "--set", "order=1", "--set", "shapes=[square]"]) == 0
+    run = tmp_path / "run"
+    assert main(["--quiet", "train", "gnn-bvp", "--data", str(good), "--out", str(run), "--set", "epochs=1",
+                 "--set", "batch_size=3", "--set", "hidden=8", "--set", "layers=1", "--set", "K=2"]) == 0
+    bad = tmp_path / "bad.h5"
+    shutil.copy(good, bad)
+    with h5py.File(bad, "r+") as f:
+        name = next(k for k in f if k == "cells" or (isinstance(f[k], h5py.Dataset) and k.endswith("cells")))
+        cells = f[name][...]
+        cells[1, 0] = [cells[1, 0, 0], cells[1, 0, 0], cells[1, 0, 2]]  # a triangle with a repeated vertex
+        f[name][...] = cells
+    capsys.readouterr()
+    assert main(["--quiet", "eval", str(run), "--data", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "sample 1" in err and err.count("\n") <= 2

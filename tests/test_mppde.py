@@ -255,3 +255,19 @@ def test_experiments_run_at_smoke_scale(tmp_path, name):
     again = run_experiment(name, tmp_path / name, scale="smoke", force=True)
     assert (tmp_path / name / "mppde_nx20" / "metrics.jsonl").read_text() == before
     assert again["rows"][0]["MP-PDE"]["accumulated_error"] == pytest.approx(rows[0]["MP-PDE"]["accumulated_error"])
+
+
+def test_a_test_file_shorter_than_the_rollout_start_is_refused(stores, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["--quiet", "train", "mp-pde", "--data", str(stores["E3"]), "--out", str(run), "--set", "epochs=1",
+                 "--set", "batch_size=3", "--set", "time_window=4", "--set", "hidden=12", "--set", "layers=1"]) == 0
+    short = tmp_path / "short.h5"
+    assert main(["--quiet", "data", "generate", "combined", "--out", str(short), "--n", "2", "--res", "20",
+                 "--set", "nt=6", "--set", "fine=40", "--set", "family=E3", "--set", "T=0.1"]) == 0
+    capsys.readouterr()
+    for command in (["eval", str(run), "--data", str(short)],
+                    ["predict", str(run), "--data", str(short), "--out", str(tmp_path / "p.h5")]):
+        assert main(["--quiet", *command]) == 2
+        err = capsys.readouterr().err
+        assert "has 6 frames per trajectory; the rollout starts at frame 8" in err
+    assert not (tmp_path / "p.h5").exists()

@@ -171,13 +171,19 @@ class MeshGraphDataset(StoreDataset):
         super().__init__()
 
     def graph(self, index: int):
+        """Sample ``index`` as a graph; a defective mesh (repeated vertex, degenerate or inverted triangle ...)
+        is refused with the file and sample named."""
+        from sciml.data.mesh import check_mesh
         from sciml.data.pdes.poisson_mesh import load_sample
 
         store = self._handle()
-        if self.has_target:
-            data = load_sample(store, int(index))
-        else:
-            data = _inputs_only(store, int(index))
+        index = int(index)
+        n, m = int(store.read("num_nodes", index)), int(store.read("num_cells", index))
+        try:
+            check_mesh((store.read("points", index)[:n], store.read("cells", index)[:m].astype(np.int64)))
+        except DataError as exc:
+            raise DataError(f"{self.path}: sample {index} does not hold a valid mesh: {exc}") from None
+        data = load_sample(store, index) if self.has_target else _inputs_only(store, index)
         data.features = node_inputs(data)
         return data
 
