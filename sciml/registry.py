@@ -53,6 +53,7 @@ EXPERIMENTS: dict[str, str] = {
     "mppde-e1": "sciml.experiments.mppde:E1",
     "mppde-e2": "sciml.experiments.mppde:E2",
     "mppde-e3": "sciml.experiments.mppde:E3",
+    "mppde-wave": "sciml.experiments.mppde:WAVE",
     "cgs-porous-flow": "sciml.experiments.cgs:POROUS",
     "cgs-mdp-value": "sciml.experiments.cgs:MDP_VALUE",
     "gnn-bvp-shapes": "sciml.experiments.gnn_bvp:SHAPES_EXPERIMENT",

@@ -271,3 +271,16 @@ def test_a_test_file_shorter_than_the_rollout_start_is_refused(stores, tmp_path,
         err = capsys.readouterr().err
         assert "has 6 frames per trajectory; the rollout starts at frame 8" in err
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_mppde_wave_runs_at_smoke_scale_on_the_chebyshev_grid(tmp_path):
+    from sciml.experiments import run_experiment
+
+    results = run_experiment("mppde-wave", tmp_path / "wave", scale="smoke")
+    assert [row["bc"] for row in results["rows"]] == ["dirichlet", "mixed"]
+    for row in results["rows"]:
+        assert np.isfinite(row["MP-PDE"]["accumulated_error"]) and row["Chebyshev"]["accumulated_error"] > 0
+    import sciml
+
+    model = sciml.load(tmp_path / "wave" / "mppde_mixed")
+    assert not model.config.periodic and model.config.pde == "wave"
