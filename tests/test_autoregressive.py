@@ -139,7 +139,7 @@ def test_models_map_windows_to_blocks_at_any_resolution():
     with pytest.raises(Exception, match="space-time FNO takes 1 or 2 spatial dimensions"):
         SpaceTimeConfig(n_dims=3)
     with pytest.raises(ValueError, match="train_mode"):
-        RolloutConfig(train_mode="pushforward")
+        RolloutConfig(train_mode="curriculum")
 
 
 def _lines(run):
