@@ -16,7 +16,6 @@ def test_bench_graph_quick_writes_both_structures_and_the_rollout_times(tmp_path
     r = json.loads(out.read_text())
     step = r["training_step"]
     assert step["ours_s"] > 0 and step["naive_s"] > 0
-    assert step["naive_over_ours"] == step["naive_s"] / step["ours_s"]
     # the naive per-sample graphs give the model the same inputs as the cached batched graph
     assert step["same_output_max_abs_difference"] < 1e-5
     assert set(r["rollout"]["weno5_s_per_trajectory"]) == {"20", "40"} and r["rollout"]["mppde_s_per_trajectory"] > 0
@@ -25,4 +24,5 @@ def test_bench_graph_quick_writes_both_structures_and_the_rollout_times(tmp_path
     assert [row["iterations"] for row in rows] == [10, 100]
     for row in rows:
         for method in ("implicit", "unrolled"):
-            assert "error" not in row[method] and row[method]["peak_bytes_above_setup"] >= 0
+            assert "error" not in row[method], row[method]
+        assert row["unrolled"]["iterations_run"] == row["iterations"] and row["implicit"]["iterations_run"] >= 1

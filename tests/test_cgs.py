@@ -164,6 +164,10 @@ def test_random_mdp_values_satisfy_bellman_and_policy_evaluation():
     np.testing.assert_allclose(np.linalg.solve(np.eye(25) - 0.9 * p_pi, r_pi), v, atol=1e-9)
     graph = graph_sample(mdp)
     assert bool((graph.edge_index[0] != graph.edge_index[1]).all())
+    # the self transitions the graph cannot hold as loops are node features
+    stay = np.array([[mdp.P[s, a, s] for a in range(6)] for s in range(25)])
+    np.testing.assert_allclose(graph.x[:, 4].numpy(), stay.mean(axis=1), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(graph.x[:, 5].numpy(), stay.max(axis=1), rtol=1e-6, atol=1e-7)
     pairs = graph.edge_index[0] * 25 + graph.edge_index[1]
     assert pairs.unique().numel() == pairs.numel()  # no parallel edges
 

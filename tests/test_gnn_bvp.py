@@ -58,9 +58,13 @@ def test_the_operator_is_invariant_to_rotating_the_mesh(sample):
     model = ChebBVP(BVPConfig(hidden=8, layers=2, K=3)).eval()
     out = model(sample.features, sample.edge_index, sample.edge_attr[:, -1])
     angle = 0.7
-    rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-    turned = sample.clone()
-    turned.pos = sample.pos @ rot.T
+    rot = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]], dtype=torch.float64)
+    from sciml.data.mesh import to_graph
+
+    points = (sample.pos.double() @ rot.T + torch.tensor([3.0, -2.0], dtype=torch.float64)).numpy()
+    turned = to_graph(meshio.Mesh(points, [("triangle", sample.face.T.numpy())]),
+                      fields={"rho": sample.x[:, 0].double().numpy(), "eps": sample.x[:, 1].double().numpy()})
+    assert not torch.allclose(turned.edge_attr[:, :2], sample.edge_attr[:, :2])  # the mesh did move
     turned.features = node_inputs(turned)
     again = model(turned.features, turned.edge_index, turned.edge_attr[:, -1])
     torch.testing.assert_close(out, again, rtol=1e-4, atol=1e-5)

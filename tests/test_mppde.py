@@ -284,3 +284,21 @@ def test_mppde_wave_runs_at_smoke_scale_on_the_chebyshev_grid(tmp_path):
 
     model = sciml.load(tmp_path / "wave" / "mppde_mixed")
     assert not model.config.periodic and model.config.pde == "wave"
+
+
+def test_a_model_trained_with_fixed_parameters_refuses_data_where_they_vary(stores, tmp_path, capsys):
+    run = tmp_path / "e1"
+    assert main(["--quiet", "train", "mp-pde", "--data", str(stores["E1"]), "--out", str(run), "--set", "epochs=1",
+                 "--set", "batch_size=3", "--set", "time_window=4", "--set", "hidden=12", "--set", "layers=1"]) == 0
+    capsys.readouterr()
+    assert main(["--quiet", "eval", str(run), "--data", str(stores["E3"])]) == 2
+    assert "alpha, beta, gamma vary in" in capsys.readouterr().err
+
+
+def test_fno_pushforward_refuses_trajectories_too_short_before_training(stores, tmp_path, capsys):
+    capsys.readouterr()
+    assert main(["--quiet", "train", "fno-rollout", "--data", str(stores["E1"]), "--out", str(tmp_path / "f"),
+                 "--set", "in_steps=6", "--set", "out_steps=6", "--set", "horizon=6", "--set", "train_mode=pushforward",
+                 "--set", "modes=4", "--set", "width=8", "--set", "n_layers=1"]) == 2
+    assert "pushforward training needs in_steps + out_steps * (1 + unrolling) = 18" in capsys.readouterr().err
+    assert not (tmp_path / "f" / "checkpoint.pt").exists()

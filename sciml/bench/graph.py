@@ -69,10 +69,12 @@ def backward_memory(case: BackwardCase, steps: int = 1, *, device: str = "cpu") 
     else:
         base = peak_rss()
     tic = time.perf_counter()
-    if case.implicit:
-        h = fixed_point(values, b, edges, 0.5, tol=1e-300, max_iter=case.iterations)  # every iteration runs
+    stats: dict[str, Any] = {}
+    if case.implicit:  # tol 0: every iteration runs, unless the iterate stops changing in floating point
+        h = fixed_point(values, b, edges, 0.5, tol=1e-300, max_iter=case.iterations, stats=stats)
     else:
         h = unrolled_fixed_point(values, b, edges, 0.5, case.iterations)
+        stats = {"iterations": case.iterations, "backward_iterations": case.iterations}
     (h ** 2).sum().backward()
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -80,6 +82,7 @@ def backward_memory(case: BackwardCase, steps: int = 1, *, device: str = "cpu") 
     else:
         peak = peak_rss() - base
     return {"seconds": time.perf_counter() - tic, "peak_bytes_above_setup": float(peak),
+            "iterations_run": stats.get("iterations"), "backward_iterations_run": stats.get("backward_iterations"),
             "memory": "cuda max_memory_allocated" if dev.type == "cuda" else "process peak RSS (VmHWM)"}
 
 
@@ -154,14 +157,14 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
         inputs = torch.stack([u[b, st - window:st] for b, st in enumerate(starts)])
         p = {k: coefficients[k][:s["batch"]].float() for k in params}
         graph = _naive_graph(inputs, x.float(), times.float()[starts], p, radius, L).to(device)
-        out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, s["batch"])
-        if unrolled:
+        if unrolled:  # the pushforward call, without gradient as in the released code
             with torch.no_grad():
+                out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch,
+                                          s["batch"])
                 starts = [st + window for st in starts]
-                nxt = out.detach().reshape(s["batch"], s["nx"], window).transpose(1, 2).cpu()
+                nxt = out.reshape(s["batch"], s["nx"], window).transpose(1, 2).cpu()
                 graph = _naive_graph(nxt, x.float(), times.float()[starts], p, radius, L).to(device)
-            out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch,
-                                      s["batch"])
+        out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, s["batch"])
         target = torch.stack([u[b, st:st + window] for b, st in enumerate(starts)]).transpose(1, 2).reshape(-1, window)
         loss = torch.sqrt(((out - target.to(device)) ** 2).sum() / s["batch"])
         optimizer.zero_grad()

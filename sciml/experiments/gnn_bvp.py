@@ -27,7 +27,7 @@ log = logging.getLogger("sciml.experiments.gnn_bvp")
 
 def _store(out: Path, size: dict[str, Any], name: str, n: int, res: int, seed: int, shapes: list[str],
            sources: list[int]) -> Path:
-    params = {"shapes": shapes, "order": size["order"], "n_sources": sources}
+    params = {"shapes": shapes, "order": size["order"], "n_sources": sources, "eps_inclusion": size["eps_inclusion"]}
     return experiment_data(out, f"poisson_mesh_{name}_res{res}_n{n}_seed{seed}", "poisson-mesh", n=n, res=res,
                            seed=seed, params=params)
 
@@ -153,7 +153,7 @@ def _report(r: dict[str, Any]) -> str:
              "## Setting", "",
              f"-div(eps grad u) = rho, u = 0 on the boundary, P{s['order']} FEM truth at the vertices (sciml's "
              f"poisson-mesh generator, mesh size 1/{s['res']}, {s['n_sources'][0]}-{s['n_sources'][1]} Gaussian "
-             f"sources, a disk inclusion of other permittivity). Training shapes: {', '.join(s['train_shapes'])}; "
+             f"sources, a disk inclusion of permittivity in [{s['eps_inclusion'][0]}, {s['eps_inclusion'][1]}]). Training shapes: {', '.join(s['train_shapes'])}; "
              f"{r['train_samples']['no augmentation']} training samples. Augmentation adds meshes of sizes "
              f"1/{', 1/'.join(str(v) for v in s['augment_res'])} ({r['train_samples']['mesh augmentation']} samples in "
              f"all) and scales each drawn domain by a factor in [{s['augment_scale'][0]}, {s['augment_scale'][1]}] "

@@ -192,7 +192,7 @@ def _run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
 
     model_settings, train_settings = dict(size["model"]), dict(size["train"])
     window = int(model_settings["time_window"])
-    start = 2 * window
+    start = int(model_settings.get("eval_start") or 2 * window)  # the frames MP-PDE is scored on (config.start)
     rows, data_seconds, example = [], 0.0, None
     for nx in size["resolutions"]:
         tic = time.perf_counter()
@@ -338,7 +338,7 @@ def _run_wave(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
     from sciml.runs import load_model
 
     model_settings, train_settings = dict(size["model"]), dict(size["train"])
-    start = 2 * int(model_settings["time_window"])
+    start = int(model_settings.get("eval_start") or 2 * int(model_settings["time_window"]))
     rows, data_seconds = [], 0.0
     for bc in size["bcs"]:
         tic = time.perf_counter()

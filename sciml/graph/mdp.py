@@ -8,8 +8,10 @@ values solve Bellman's equation ``V(s) = max_a [r(s, a) + discount sum_s' P(s' |
 As a graph (:func:`graph_sample`): nodes are states; every transition ``(s, a, s')`` is an edge
 ``s' -> s`` (the value flows back from the next state) with features ``[P(s' | s, a), r(s, a),
 a / (A - 1)]``; parallel edges of different actions are merged into one edge whose features are the
-action-mean of those three and the largest probability, so the graph has no repeated edges. Node
-features: ``[mean_a r(s, a), max_a r(s, a), min_a r(s, a), A / 9]``. Target: ``V(s)``.
+action-mean of those three and the largest probability, so the graph has no repeated edges. A transition
+back to ``s`` itself would be a self loop; it enters through the node features instead:
+``[mean_a r(s, a), max_a r(s, a), min_a r(s, a), A / 9, mean_a P(s | s, a), max_a P(s | s, a)]``.
+Target: ``V(s)``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sciml._errors import ConfigError, DataError
 __all__ = ["MDP", "random_mdp", "value_iteration", "graph_sample", "greedy_policy", "sample_graphs", "NODE_FEATURES",
            "EDGE_FEATURES"]
 
-NODE_FEATURES = 4
+NODE_FEATURES = 6
 EDGE_FEATURES = 4
 
 
@@ -72,7 +74,7 @@ def graph_sample(mdp: MDP):
     v, policy = value_iteration(mdp)
     states, actions, _ = mdp.P.shape
     s, a, nxt = np.nonzero(mdp.P)
-    keep = s != nxt  # a self transition is a loop: its value enters through the node's own features
+    keep = s != nxt  # a self transition would be a loop: it enters through the node features
     s, a, nxt = s[keep], a[keep], nxt[keep]
     p = mdp.P[s, a, nxt]
     feats = np.stack([p, mdp.r[s, a], a / max(actions - 1, 1)], axis=1)
@@ -84,7 +86,9 @@ def graph_sample(mdp: MDP):
     largest = np.zeros(len(unique))
     np.maximum.at(largest, inverse, p)
     edge_index = np.stack([unique // states, unique % states])
-    x = np.stack([mdp.r.mean(axis=1), mdp.r.max(axis=1), mdp.r.min(axis=1), np.full(states, actions / 9.0)], axis=1)
+    stay = mdp.P[np.arange(states), :, np.arange(states)]  # (S, A): P(s | s, a)
+    x = np.stack([mdp.r.mean(axis=1), mdp.r.max(axis=1), mdp.r.min(axis=1), np.full(states, actions / 9.0),
+                  stay.mean(axis=1), stay.max(axis=1)], axis=1)
     return Data(x=torch.tensor(x, dtype=torch.float32), edge_index=torch.tensor(edge_index, dtype=torch.long),
                 edge_attr=torch.tensor(np.concatenate([merged, largest[:, None]], axis=1), dtype=torch.float32),
                 y=torch.tensor(v, dtype=torch.float32)[:, None], policy=torch.tensor(policy), num_nodes=states)

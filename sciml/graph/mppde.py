@@ -15,8 +15,10 @@ next ``K`` (temporal bundling):
   ``u^{k+l} = u^k + l dt d_l``.
 
 Training draws a random start frame per trajectory and unrolls ``N`` calls (``N`` uniform in
-``0 .. min(epoch, unrolling)``, as the authors' code) without gradient before the call whose output is
-compared with the data: the pushforward trick, which trains the model on its own input distribution.
+``0 .. min(epoch, unrolling)``) without gradient before the call whose output is compared with the data:
+the pushforward trick, which trains the model on its own input distribution. An epoch here is one pass
+over the training set; the authors' epoch is ``nt`` passes (their ``max_unrolling = epoch`` therefore
+turns the pushforward on after 250 passes, here after one).
 The loss is ``sqrt(mean over the batch of the squared error summed over the K frames and the grid)``
 (the authors' ``sqrt(MSELoss(sum))`` divided by the batch size under the root).
 
@@ -35,7 +37,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -231,7 +232,7 @@ class MPPDE(nn.Module):
             raise ConfigError(f"variables must be (batch, {len(c.variables)}) for {', '.join(c.variables) or 'none'}, "
                               f"got {tuple(variables.shape)}")
         edge_index, dx = self._batched(grid, b, window.device)
-        v = torch.cat([t[:, None], variables.to(window.dtype)], dim=1).repeat_interleave(n, dim=0)
+        v = torch.cat([t[:, None], variables.to(window)], dim=1).repeat_interleave(n, dim=0)
         u = window.transpose(1, 2).reshape(b * n, c.time_window)
         batch = torch.arange(b, device=window.device).repeat_interleave(n)
         out = self.forward_nodes(u, x.repeat(b), v, edge_index, dx.to(window.dtype), batch, b)
@@ -379,6 +380,13 @@ def check_data(config: MPPDEConfig, data: MPPDEDataset, *, what: str) -> None:
     missing = [name for name in config.variables if name not in data.parameter_names]
     if missing:
         raise DataError(f"{data.path} lacks the parameter(s) {', '.join(missing)} the model takes")
+    if config.pde:  # a parameter the model was trained without (fixed in its data) must not vary here
+        others = [name for name in data.parameter_names if name not in config.variables]
+        values = data.parameters(list(range(min(len(data), _VARIABLE_SAMPLES)))) if others else {}
+        varying = [name for name in others if float(values[name].max() - values[name].min()) > 0]
+        if varying:
+            raise DataError(f"{', '.join(varying)} vary in {data.path}, but the model was trained with them fixed "
+                            f"(it takes {', '.join(config.variables) or 'no parameters'}); train on data of this family")
     if data.n_times <= config.start:
         raise DataError(f"{data.path} has {data.n_times} frames per trajectory; the rollout starts at frame "
                         f"{config.start} (eval_start, default 2 * time_window), so nothing is left to predict")
@@ -403,8 +411,10 @@ def complete_config(config: MPPDEConfig, data: MPPDEDataset) -> MPPDEConfig:
         raise DataError(f"{data.path} has {data.n_times} frames per trajectory; time_window = {c.time_window} with "
                         f"unrolling = {c.unrolling} needs (2 + unrolling) * time_window = {needed}")
     key = PERIODIC_PDES.get(data.pde)
-    periodic = key is not None and key in data.params
+    periodic = key is not None
     if periodic:
+        if key not in data.params:
+            raise DataError(f"{data.path} holds {data.pde!r} data but its parameters lack the domain length {key!r}")
         length = float(data.params[key])
     else:
         length = float(data.x[-1] - data.x[0])
@@ -448,7 +458,8 @@ class MPPDEMethod:
         c = self.config
         u, x, t, variables = self._inputs(batch)
         b, nt, _ = u.shape
-        unrolled = random.randint(0, min(self.epoch, c.unrolling))
+        # torch's generator (seeded and checkpointed by the trainer), so runs repeat and resume exactly
+        unrolled = int(torch.randint(0, min(self.epoch, c.unrolling) + 1, ()))
         last = nt - c.time_window - c.time_window * unrolled
         starts = torch.randint(c.time_window, last + 1, (b,), device=u.device)
         frames = torch.arange(c.time_window, device=u.device)

@@ -325,12 +325,10 @@ class AutoregressiveMethod:
         self.epoch = int(epoch)
 
     def _pushforward(self, used: torch.Tensor) -> torch.Tensor:
-        import random
-
         c = self.config
         inner = _unwrap(self.model)
         frames = used.shape[1]
-        unrolled = random.randint(0, min(self.epoch, c.unrolling))
+        unrolled = int(torch.randint(0, min(self.epoch, c.unrolling) + 1, ()))  # seeded, checkpointed
         last = frames - inner.out_steps * (1 + unrolled)  # the latest start that leaves room for the target
         if last < c.in_steps:
             raise DataError(f"pushforward training over {unrolled} unrolled call(s) needs in_steps + out_steps * "
@@ -461,6 +459,9 @@ def complete_config(config: RolloutConfig, data: Any) -> RolloutConfig:
                         f"+ 1 = {config.first_frame + config.in_steps + 1}: nothing is left to predict")
     check_data(replace(config, pde=""), data, horizon=horizon, what="trained on")
     out_steps = config.out_steps or horizon
+    if config.train_mode == "pushforward" and config.in_steps + out_steps * (1 + config.unrolling) > data.n_times:
+        raise DataError(f"{data.path} has {data.n_times} frames per trajectory; pushforward training needs in_steps + "
+                        f"out_steps * (1 + unrolling) = {config.in_steps + out_steps * (1 + config.unrolling)}")
     return replace(config, pde=config.pde or data.pde, channels=data.channels, n_dims=len(data.spatial),
                    horizon=horizon, out_steps=out_steps)
 
