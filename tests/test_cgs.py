@@ -179,3 +179,16 @@ def test_cgs_mdp_value_runs_at_smoke_scale(tmp_path):
     row = results["rows"]["CGS"]
     for name in ("in_size", "twice_as_large"):
         assert 0 <= row[name]["policy_accuracy"] <= 1 and np.isfinite(row[name]["mape"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fixed_point_and_gradients_match_the_cpu():
+    values, b, edges = _operator(n=60, seed=4)
+    out = {}
+    for device in ("cpu", "cuda"):
+        v, c = values.clone().to(device).requires_grad_(), b.clone().to(device).requires_grad_()
+        h = fixed_point(v, c, edges.to(device), 0.5, tol=1e-14)
+        (h ** 2).sum().backward()
+        out[device] = (h.detach().cpu(), v.grad.cpu(), c.grad.cpu())
+    for a, g in zip(out["cpu"], out["cuda"]):
+        torch.testing.assert_close(a, g, rtol=1e-10, atol=1e-12)
