@@ -248,6 +248,7 @@ def test_experiments_run_at_smoke_scale(tmp_path, name):
         assert math.isclose(row["MP-PDE"]["accumulated_error"], np.mean(row["MP-PDE"]["per_sample"]), rel_tol=1e-9)
     # WENO5 on fewer cells is further from the truth
     assert rows[1]["WENO5"]["accumulated_error"] > rows[0]["WENO5"]["accumulated_error"] > 0
+    assert all(row["WENO5"]["accumulated_error_vs_released_projection"] > 0 for row in rows)
     report = (tmp_path / name / "report.md").read_text()
     assert "| 20 |" in report and (tmp_path / name / "accumulated_error.png").exists()
     # a rerun into the same directory resumes the finished trainings instead of training again
@@ -302,3 +303,19 @@ def test_fno_pushforward_refuses_trajectories_too_short_before_training(stores, 
                  "--set", "modes=4", "--set", "width=8", "--set", "n_layers=1"]) == 2
     assert "pushforward training needs in_steps + out_steps * (1 + unrolling) = 18" in capsys.readouterr().err
     assert not (tmp_path / "f" / "checkpoint.pt").exists()
+
+
+def test_the_released_projection_is_a_strided_five_point_mean_of_the_shifted_padding():
+    from sciml.experiments.mppde import released_projection
+
+    rng = np.random.default_rng(0)
+    fine = rng.standard_normal((3, 7, 200))
+    for nx in (100, 50, 40):
+        stride = 200 // nx
+        got = released_projection(fine, nx)
+        # the released code's formula, written with a convolution
+        padded = torch.from_numpy(np.concatenate([fine[..., -3:-1], fine, fine[..., 1:3]], axis=-1))[:, None]
+        want = torch.nn.functional.conv2d(padded, torch.full((1, 1, 1, 5), 0.2, dtype=torch.float64),
+                                          stride=(1, stride))[:, 0].numpy()
+        assert got.shape == (3, 7, nx)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
