@@ -18,6 +18,9 @@ def test_bench_graph_quick_writes_both_structures_and_the_rollout_times(tmp_path
     assert step["ours_s"] > 0 and step["naive_s"] > 0
     # the naive per-sample graphs give the model the same inputs as the cached batched graph
     assert step["same_output_max_abs_difference"] < 1e-5
+    # implicit backward memory does not grow with the iterations; unrolling does
+    mem = {row["iterations"]: row for row in r["cgs_backward"]["rows"]}
+    assert mem[100]["unrolled"]["peak_bytes_above_setup"] > mem[100]["implicit"]["peak_bytes_above_setup"]
     assert set(r["rollout"]["weno5_s_per_trajectory"]) == {"20", "40"} and r["rollout"]["mppde_s_per_trajectory"] > 0
     assert r["machine"]["torch_threads"] == r["torch_threads"]
     rows = r["cgs_backward"]["rows"]

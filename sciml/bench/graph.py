@@ -13,8 +13,8 @@ Measured, in one run, on the same model weights and the same batch (E1 sizes: nx
 Each timed step is forward, backward and an AdamW update. Rollout: 128 trajectories of frames 50 .. 249
 batched, against the WENO5 solve of the same trajectories on 100 and 200 cells (batched).
 
-CGS backward memory: one forward and backward pass of the fixed point of ``H = gamma A H + b`` (5000 nodes,
-8 neighbours, 16 heads, float64) run for exactly 10, 100 and 1000 Picard iterations, by the implicit
+CGS backward memory: one forward and backward pass of the fixed point of ``H = gamma A H + b`` (5000 nodes on a
+ring, 8 neighbours each, 16 heads, float64) run for exactly 10, 100 and 1000 Picard iterations, by the implicit
 backward (:class:`sciml.graph.cgs.FixedPoint`) and by autograd through the unrolled iterations, each in a
 fresh process (peak resident set above the set-up's; CUDA: ``max_memory_allocated``). Threads: whatever
 ``sciml --threads`` set (stated in the JSON).
@@ -53,13 +53,16 @@ class BackwardCase:
 def backward_memory(case: BackwardCase, steps: int = 1, *, device: str = "cpu") -> dict[str, Any]:
     """Peak memory and time of one forward + backward through the fixed point (run in a fresh process by
     :func:`sciml.runtime.measure_in_subprocess`)."""
-    from sciml.graph.builders import knn_graph
     from sciml.graph.cgs import fixed_point, unrolled_fixed_point
     from sciml.runtime import peak_rss
 
     dev = torch.device(device)
     g = torch.Generator().manual_seed(0)
-    edges = knn_graph(torch.rand(case.nodes, dtype=torch.float64, generator=g), 8).to(dev)
+    # a ring joining each node to its 4 neighbours on either side, built by index arithmetic: a distance
+    # matrix here would set the memory high-water mark above everything the solve allocates
+    target = torch.arange(case.nodes).repeat_interleave(8)
+    shifts = torch.tensor([-4, -3, -2, -1, 1, 2, 3, 4]).repeat(case.nodes)
+    edges = torch.stack([(target + shifts) % case.nodes, target]).to(dev)
     values = (torch.rand(edges.shape[1], case.heads, dtype=torch.float64, generator=g) / 8).to(dev).requires_grad_()
     b = torch.randn(case.nodes, case.heads, dtype=torch.float64, generator=g).to(dev).requires_grad_()
     if dev.type == "cuda":
@@ -88,7 +91,8 @@ def backward_memory(case: BackwardCase, steps: int = 1, *, device: str = "cpu") 
 
 def _naive_graph(window: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params: dict[str, torch.Tensor],
                  radius: float, period: float):
-    """One ``Data`` per sample, built as the released code builds its graphs, then batched."""
+    """One ``Data`` per sample, built as the released code builds its graphs, then batched (distances from the
+    float64 positions ``x``; features in float32)."""
     from torch_geometric.data import Batch, Data
 
     graphs = []
@@ -105,7 +109,7 @@ def _naive_graph(window: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params:
         for _ in range(window.shape[2]):  # the parameters copied node by node
             row = torch.cat([t[b:b + 1]] + [params[name][b:b + 1] for name in params])
             variables = torch.cat((variables, row[None]))
-        graphs.append(Data(u=u, pos=x.clone(), v=variables, edge_index=edge_index, dx=dx[:, None] / period,
+        graphs.append(Data(u=u, pos=x.float(), v=variables, edge_index=edge_index, dx=(dx[:, None] / period).float(),
                            num_nodes=window.shape[2]))
     return Batch.from_data_list(graphs)
 
@@ -156,14 +160,14 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
         starts = [random.randint(window, last) for _ in range(s["batch"])]
         inputs = torch.stack([u[b, st - window:st] for b, st in enumerate(starts)])
         p = {k: coefficients[k][:s["batch"]].float() for k in params}
-        graph = _naive_graph(inputs, x.float(), times.float()[starts], p, radius, L).to(device)
+        graph = _naive_graph(inputs, x, times.float()[starts], p, radius, L).to(device)
         if unrolled:  # the pushforward call, without gradient as in the released code
             with torch.no_grad():
                 out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch,
                                           s["batch"])
                 starts = [st + window for st in starts]
                 nxt = out.reshape(s["batch"], s["nx"], window).transpose(1, 2).cpu()
-                graph = _naive_graph(nxt, x.float(), times.float()[starts], p, radius, L).to(device)
+                graph = _naive_graph(nxt, x, times.float()[starts], p, radius, L).to(device)
         out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, s["batch"])
         target = torch.stack([u[b, st:st + window] for b, st in enumerate(starts)]).transpose(1, 2).reshape(-1, window)
         loss = torch.sqrt(((out - target.to(device)) ** 2).sum() / s["batch"])
@@ -175,7 +179,7 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     t_naive, _ = best_time(naive, s["steps"], device, warmup=True)
     # the same graph, both ways (the naive one is batched from per-sample graphs)
     probe = u[:2, :window]
-    graph = _naive_graph(probe, x.float(), times.float()[[window, window]],
+    graph = _naive_graph(probe, x, times.float()[[window, window]],
                          {k: coefficients[k][:2].float() for k in params}, radius, L).to(device)
     with torch.no_grad():
         a = model(probe.to(device), x, times[[window, window]].to(device),
