@@ -37,7 +37,7 @@ SETTINGS = {
            "rollout_samples": 4, "params": ("alpha", "beta", "gamma")},
 }
 CGS_SETTINGS = {False: {"nodes": 5000, "heads": 16, "iterations": (10, 100, 1000)},
-                True: {"nodes": 200, "heads": 2, "iterations": (10, 100)}}
+                True: {"nodes": 2000, "heads": 2, "iterations": (10, 100)}}
 
 
 @dataclass(frozen=True)
