@@ -319,3 +319,23 @@ def test_the_released_projection_is_a_strided_five_point_mean_of_the_shifted_pad
                                           stride=(1, stride))[:, 0].numpy()
         assert got.shape == (3, 7, nx)
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_per_node_first_layer_equals_the_concatenated_message():
+    torch.manual_seed(5)
+    model = MPPDE(_config(layers=1)).double()
+    layer = model.layers[0]
+    n, b = 12, 2
+    x = _grid(n)
+    edges, dx = model._batched(x, b, torch.device("cpu"))
+    h = torch.randn(b * n, 16, dtype=torch.float64)
+    u = torch.randn(b * n, 4, dtype=torch.float64)
+    v = torch.randn(b * n, 2, dtype=torch.float64)
+    batch = torch.arange(b).repeat_interleave(n)
+    fast = layer(h, u, v, edges, dx.double(), batch, b)
+    s, t = edges
+    messages = layer.message_concatenated(h[t], h[s], u[t], u[s], dx.double(), v[t])
+    mean = torch.zeros(b * n, 16, dtype=torch.float64).index_add_(0, t, messages)
+    mean = mean / torch.bincount(t, minlength=b * n)[:, None]
+    slow = layer.norm(h + layer.update_net(torch.cat([h, mean, v], dim=-1)), batch, batch_size=b)
+    torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-10)

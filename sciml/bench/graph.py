@@ -7,8 +7,11 @@ Measured, in one run, on the same model weights and the same batch (E1 sizes: nx
 - ``ours``: :class:`sciml.graph.mppde.MPPDEMethod` steps (the graph built once per grid, batched by offsets);
 - ``naive``: the released code's structure, per step: one torch_geometric ``Data`` per sample built in
   Python (node features concatenated sample by sample, the radius graph from that sample's distance
-  matrix, the PDE parameters copied node by node), ``Batch.from_data_list``, then the same layers'
-  ``propagate``. The model and its arithmetic are the same, so the ratio is the cost of the structure.
+  matrix, the PDE parameters copied node by node), ``Batch.from_data_list``, then ``propagate`` with the
+  message concatenated per edge as the released layer writes it, on the same weights. Ours applies the
+  message's first layer per node (:class:`sciml.graph.mppde._Layer`), so the ratio is the cost of the
+  structure and of the per-edge concatenation together; ``same_output_max_abs_difference`` checks that both
+  compute the same function.
 
 Each timed step is forward, backward and an AdamW update. Rollout: 128 trajectories of frames 50 .. 249
 batched, against the WENO5 solve of the same trajectories on 100 and 200 cells (batched).
@@ -114,6 +117,42 @@ def _naive_graph(window: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params:
     return Batch.from_data_list(graphs)
 
 
+def _official_layers(model):
+    """The model's layers as the released code writes them: a ``MessagePassing`` whose ``message`` concatenates
+    ``[h_i, h_j, u_i - u_j, dx, v_i]`` per edge, sharing our layers' weights."""
+    from torch_geometric.nn import MessagePassing
+
+    class Official(MessagePassing):
+        def __init__(self, layer):
+            super().__init__(aggr="mean", node_dim=0)
+            self.layer = [layer]  # shared weights, not a submodule
+
+        def forward(self, h, u, v, edge_index, dx, batch, n_graphs):
+            layer = self.layer[0]
+            h = self.propagate(edge_index, h=h, u=u, v=v, dx=dx)
+            return layer.norm(h, batch, batch_size=n_graphs)
+
+        def message(self, h_i, h_j, u_i, u_j, dx, v_i):
+            return self.layer[0].message_concatenated(h_i, h_j, u_i, u_j, dx, v_i)
+
+        def update(self, aggregated, h, v):
+            return h + self.layer[0].update_net(torch.cat([h, aggregated, v], dim=-1))
+
+    return [Official(layer) for layer in model.layers]
+
+
+def _forward_official(model, layers, u, x, v, edge_index, dx, batch, n_graphs):
+    """``MPPDE.forward_nodes`` with the released code's layers."""
+    c = model.config
+    v = v / torch.cat([v.new_tensor([c.t_max]), model.variable_scales[1:].to(v)])
+    h = model.embedding(torch.cat([u, (x / c.length)[:, None], v], dim=1))
+    for layer in layers:
+        h = layer(h, u, v, edge_index, dx, batch, n_graphs)
+    slopes = model.decoder(h[:, None]).squeeze(1)
+    steps = c.dt * torch.arange(1, c.time_window + 1, dtype=u.dtype, device=u.device)
+    return u[:, -1:] + steps * slopes
+
+
 def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict[str, Any]:
     from sciml.bench import best_time
     from sciml.data.pdes import combined
@@ -151,6 +190,11 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
 
     radius = 3 * float(x[1] - x[0]) * (1 + 1e-6)
     window = s["window"]
+    official = _official_layers(model)
+
+    def forward_official(graph):
+        return _forward_official(model, official, graph.u, graph.pos, graph.v, graph.edge_index, graph.dx,
+                                 graph.batch, s["batch"])
 
     def naive():
         import random
@@ -163,12 +207,11 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
         graph = _naive_graph(inputs, x, times.float()[starts], p, radius, L).to(device)
         if unrolled:  # the pushforward call, without gradient as in the released code
             with torch.no_grad():
-                out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch,
-                                          s["batch"])
+                out = forward_official(graph)
                 starts = [st + window for st in starts]
                 nxt = out.reshape(s["batch"], s["nx"], window).transpose(1, 2).cpu()
                 graph = _naive_graph(nxt, x, times.float()[starts], p, radius, L).to(device)
-        out = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, s["batch"])
+        out = forward_official(graph)
         target = torch.stack([u[b, st:st + window] for b, st in enumerate(starts)]).transpose(1, 2).reshape(-1, window)
         loss = torch.sqrt(((out - target.to(device)) ** 2).sum() / s["batch"])
         optimizer.zero_grad()
@@ -184,7 +227,7 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     with torch.no_grad():
         a = model(probe.to(device), x, times[[window, window]].to(device),
                   torch.stack([coefficients[k][:2] for k in params], 1).to(device))
-        b = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, 2)
+        b = _forward_official(model, official, graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, 2)
     same = float((a.transpose(1, 2).reshape(-1, window) - b).abs().max())
 
     # rollout time: frames 2K .. nt - 1 of rollout_samples trajectories, against WENO5 on nx and 2 nx cells

@@ -134,7 +134,13 @@ def _decoder_kernels(hidden: int, window: int) -> tuple[int, int, int]:
 
 class _Layer(MessagePassing):
     """One MP-PDE message-passing layer: MLP messages ``j -> i``, mean aggregation, residual MLP update,
-    instance normalisation over each graph."""
+    instance normalisation over each graph.
+
+    The message MLP's first layer is linear in ``[h_i, h_j, u_i - u_j, dx, v_i]``, so its node parts are
+    applied once per node and gathered per edge (``W [h_i, h_j, u_i - u_j, dx, v_i] = p_i + q_j + w dx`` with
+    ``p = W_hi h + W_u u + W_v v + bias``, ``q = W_hj h - W_u u``): the same function with the same weights as
+    concatenating per edge (tested), in about a third of the operations per edge.
+    """
 
     def __init__(self, hidden: int, window: int, n_variables: int):
         super().__init__(aggr="mean", node_dim=0)
@@ -145,10 +151,22 @@ class _Layer(MessagePassing):
         self.norm = InstanceNorm(hidden)
 
     def forward(self, h, u, v, edge_index, dx, batch, n_graphs):
-        h = self.propagate(edge_index, h=h, u=u, v=v, dx=dx)
+        first = self.message_net[0]
+        n_h, n_u = h.shape[1], u.shape[1]
+        w = first.weight
+        w_hi, w_hj = w[:, :n_h], w[:, n_h:2 * n_h]
+        w_u, w_dx, w_v = w[:, 2 * n_h:2 * n_h + n_u], w[:, 2 * n_h + n_u], w[:, 2 * n_h + n_u + 1:]
+        u_part = u @ w_u.T
+        at_target = torch.addmm(first.bias, h, w_hi.T) + u_part + v @ w_v.T
+        at_source = h @ w_hj.T - u_part
+        h = self.propagate(edge_index, h=h, v=v, p=at_target, q=at_source, e=dx * w_dx)
         return self.norm(h, batch, batch_size=n_graphs)
 
-    def message(self, h_i, h_j, u_i, u_j, dx, v_i):
+    def message(self, p_i, q_j, e):
+        return self.message_net[1:](p_i + q_j + e)
+
+    def message_concatenated(self, h_i, h_j, u_i, u_j, dx, v_i):
+        """The message as written in the paper (per edge, concatenated): the reference of the tests and the bench."""
         return self.message_net(torch.cat([h_i, h_j, u_i - u_j, dx, v_i], dim=-1))
 
     def update(self, aggregated, h, v):
