@@ -62,13 +62,7 @@ def _train(kind: str, train: Path, val: Path, run_dir: Path, overrides: dict[str
     from sciml._errors import ConfigError
     from sciml.runs import train_model
 
-    if (run_dir / "summary.json").exists() and (run_dir / "checkpoint.pt").exists():
-        try:  # finished before: resuming to the same epochs trains nothing and returns the summary
-            return train_model(kind, train, run_dir, val_path=val, overrides=overrides, resume=True,
-                               show_progress=False)
-        except ConfigError as exc:
-            log.info("not resuming %s (%s); training again", run_dir, exc)
-    elif (run_dir / "checkpoint.pt").exists():
+    if (run_dir / "checkpoint.pt").exists():  # interrupted, or finished (then resuming trains nothing)
         try:
             return train_model(kind, train, run_dir, val_path=val, overrides=overrides, resume=True,
                                show_progress=False)
