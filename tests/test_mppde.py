@@ -154,6 +154,17 @@ def test_pushforward_unrolls_without_gradient_only_after_the_first_epoch():
     for _ in range(40):
         method.step(batch)
     assert False in calls and calls.count(True) == 40  # some steps unrolled once without gradient
+    # with unroll_period = 5 the pushforward waits for epoch 5 (the authors count epochs of nt passes)
+    later = MPPDEMethod(Spy(_config(variables=(), variable_scales=(), unrolling=1, unroll_period=5)))
+    calls.clear()
+    later.set_epoch(4)
+    for _ in range(20):
+        later.step(batch)
+    assert calls == [True] * 20
+    later.set_epoch(5)
+    for _ in range(40):
+        later.step(batch)
+    assert False in calls
 
 
 # -- data --------------------------------------------------------------------------------------------

@@ -245,7 +245,8 @@ def _run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
             fno_dir = out / f"fno_pf_nx{nx}"
             fno_settings = {**size["fno"], "in_steps": window, "out_steps": window, "first_frame": window,
                             "horizon": test.n_times - start, "train_mode": "pushforward",
-                            "unrolling": model_settings.get("unrolling", 1), "device": device}
+                            "unrolling": model_settings.get("unrolling", 1),
+                            "unroll_period": model_settings.get("unroll_period", 1), "device": device}
             _train("fno-rollout", paths["train"], paths["valid"], fno_dir, fno_settings)
             row["FNO-PF"] = {**_fno_rollout(fno_dir, paths["test"], start, device),
                              "train_seconds": sum(e["epoch_seconds"] for e in _epochs(fno_dir)),

@@ -18,7 +18,7 @@ Training draws a random start frame per trajectory and unrolls ``N`` calls (``N`
 ``0 .. min(epoch, unrolling)``) without gradient before the call whose output is compared with the data:
 the pushforward trick, which trains the model on its own input distribution. An epoch here is one pass
 over the training set; the authors' epoch is ``nt`` passes (their ``max_unrolling = epoch`` therefore
-turns the pushforward on after 250 passes, here after one).
+turns the pushforward on after 250 passes; here after ``unroll_period`` passes, 1 by default).
 The loss is ``sqrt(mean over the batch of the squared error summed over the K frames and the grid)``
 (the authors' ``sqrt(MSELoss(sum))`` divided by the batch size under the root).
 
@@ -73,6 +73,9 @@ class MPPDEConfig:
     graph : ``radius`` (uniform grids), ``knn`` or ``auto`` (radius on a uniform grid, else kNN)
     unrolling : the pushforward trick's largest number of unrolled calls without gradient (the paper: 1;
         0 trains one step ahead)
+    unroll_period : epochs per step of the pushforward depth: epoch ``e`` unrolls up to
+        ``min(e // unroll_period, unrolling)`` calls. 1 starts after the first pass; the authors' code
+        counts epochs of ``nt`` passes, which is ``unroll_period = 250`` here
     eval_start : the first predicted frame of the accumulated error; 0 means ``2 * time_window``
     variables, variable_scales : the per-sample PDE parameters the model takes and the numbers they are
         divided by; empty: filled from the data with the parameters that vary, scaled by their largest size
@@ -86,6 +89,7 @@ class MPPDEConfig:
     neighbors: int = 3
     graph: str = "auto"
     unrolling: int = 1
+    unroll_period: int = 1
     eval_start: int = 0
     variables: tuple[str, ...] = ()
     variable_scales: tuple[float, ...] = ()
@@ -98,7 +102,7 @@ class MPPDEConfig:
 
     def __post_init__(self):
         for name, low in (("time_window", 1), ("hidden", 2), ("layers", 1), ("neighbors", 1), ("unrolling", 0),
-                          ("eval_start", 0), ("n_times", 0)):
+                          ("unroll_period", 1), ("eval_start", 0), ("n_times", 0)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -464,7 +468,7 @@ class MPPDEMethod:
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """The pushforward depth grows with the epochs: at most ``min(epoch, unrolling)`` calls unrolled."""
+        """The pushforward depth grows with the epochs: at most ``min(epoch // unroll_period, unrolling)`` calls."""
         self.epoch = int(epoch)
 
     def _inputs(self, batch: dict[str, Any]):
@@ -477,7 +481,7 @@ class MPPDEMethod:
         u, x, t, variables = self._inputs(batch)
         b, nt, _ = u.shape
         # torch's generator (seeded and checkpointed by the trainer), so runs repeat and resume exactly
-        unrolled = int(torch.randint(0, min(self.epoch, c.unrolling) + 1, ()))
+        unrolled = int(torch.randint(0, min(self.epoch // c.unroll_period, c.unrolling) + 1, ()))
         last = nt - c.time_window - c.time_window * unrolled
         starts = torch.randint(c.time_window, last + 1, (b,), device=u.device)
         frames = torch.arange(c.time_window, device=u.device)

@@ -17,7 +17,8 @@ Two such models are built here, both the FNO paper's (Li et al., arXiv 2010.0889
 - ``train_mode="rollout"``: the model is unrolled over the whole horizon from the true first
   window, with gradient through every step (how the paper trains its FNO-2D);
 - ``train_mode="pushforward"``: one block from a random start frame per trajectory, after ``N``
-  calls on the model's own output without gradient, ``N`` uniform in ``0 .. min(epoch, unrolling)``
+  calls on the model's own output without gradient, ``N`` uniform in
+  ``0 .. min(epoch // unroll_period, unrolling)``
   (the pushforward trick of MP-PDE, Brandstetter et al., arXiv 2202.03376; their FNO-PF baseline).
   Windows are drawn from the whole trajectory; ``first_frame`` places only the evaluation rollout.
 
@@ -61,6 +62,8 @@ class RolloutConfig:
     train_mode : ``teacher_forcing`` (true windows), ``rollout`` (unrolled over the horizon) or
         ``pushforward`` (random windows, up to ``unrolling`` calls without gradient before the trained one)
     unrolling : the pushforward trick's largest number of calls without gradient
+    unroll_period : epochs per step of the pushforward depth (epoch ``e`` unrolls up to
+        ``min(e // unroll_period, unrolling)`` calls)
     pde : PDE of the training data (filled from it; evaluation on another PDE is refused)
     channels, n_dims : fields per frame and spatial dimensions; 0 means "take it from the data"
     modes, width, n_layers, lifting_ratio, projection_ratio, padding : the FNO's
@@ -73,6 +76,7 @@ class RolloutConfig:
     first_frame: int = 0
     train_mode: Literal["teacher_forcing", "rollout", "pushforward"] = "rollout"
     unrolling: int = 1
+    unroll_period: int = 1
     pde: str = ""
     channels: int = 0
     n_dims: int = 0
@@ -91,6 +95,8 @@ class RolloutConfig:
         for name in ("horizon", "first_frame", "channels", "n_dims", "unrolling"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.unroll_period < 1:
+            raise ValueError(f"unroll_period must be at least 1, got {self.unroll_period}")
         if self.train_mode not in TRAIN_MODES:
             raise ValueError(f"train_mode must be one of {', '.join(TRAIN_MODES)}, got {self.train_mode!r}")
         FNOConfig(modes=self.modes, width=self.width, n_layers=self.n_layers, padding=self.padding)  # checks
@@ -321,14 +327,15 @@ class AutoregressiveMethod:
         return used, used[:, c.in_steps:]
 
     def set_epoch(self, epoch: int) -> None:
-        """The pushforward depth grows with the epochs (at most ``min(epoch, unrolling)`` calls)."""
+        """The pushforward depth grows with the epochs (at most ``min(epoch // unroll_period, unrolling)`` calls)."""
         self.epoch = int(epoch)
 
     def _pushforward(self, used: torch.Tensor) -> torch.Tensor:
         c = self.config
         inner = _unwrap(self.model)
         frames = used.shape[1]
-        unrolled = int(torch.randint(0, min(self.epoch, c.unrolling) + 1, ()))  # seeded, checkpointed
+        depth = min(self.epoch // c.unroll_period, c.unrolling)
+        unrolled = int(torch.randint(0, depth + 1, ()))  # torch's generator: seeded and checkpointed
         last = frames - inner.out_steps * (1 + unrolled)  # the latest start that leaves room for the target
         if last < c.in_steps:
             raise DataError(f"pushforward training over {unrolled} unrolled call(s) needs in_steps + out_steps * "
