@@ -141,18 +141,6 @@ def _official_layers(model):
     return [Official(layer) for layer in model.layers]
 
 
-def _forward_official(model, layers, u, x, v, edge_index, dx, batch, n_graphs):
-    """``MPPDE.forward_nodes`` with the released code's layers."""
-    c = model.config
-    v = v / torch.cat([v.new_tensor([c.t_max]), model.variable_scales[1:].to(v)])
-    h = model.embedding(torch.cat([u, (x / c.length)[:, None], v], dim=1))
-    for layer in layers:
-        h = layer(h, u, v, edge_index, dx, batch, n_graphs)
-    slopes = model.decoder(h[:, None]).squeeze(1)
-    steps = c.dt * torch.arange(1, c.time_window + 1, dtype=u.dtype, device=u.device)
-    return u[:, -1:] + steps * slopes
-
-
 def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict[str, Any]:
     from sciml.bench import best_time
     from sciml.data.pdes import combined
@@ -193,8 +181,8 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     official = _official_layers(model)
 
     def forward_official(graph):
-        return _forward_official(model, official, graph.u, graph.pos, graph.v, graph.edge_index, graph.dx,
-                                 graph.batch, s["batch"])
+        return model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, s["batch"],
+                                   layers=official)
 
     def naive():
         import random
@@ -227,7 +215,8 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     with torch.no_grad():
         a = model(probe.to(device), x, times[[window, window]].to(device),
                   torch.stack([coefficients[k][:2] for k in params], 1).to(device))
-        b = _forward_official(model, official, graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, 2)
+        b = model.forward_nodes(graph.u, graph.pos, graph.v, graph.edge_index, graph.dx, graph.batch, 2,
+                                layers=official)
     same = float((a.transpose(1, 2).reshape(-1, window) - b).abs().max())
 
     # rollout time: frames 2K .. nt - 1 of rollout_samples trajectories, against WENO5 on nx and 2 nx cells

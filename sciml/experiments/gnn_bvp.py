@@ -33,32 +33,18 @@ def _store(out: Path, size: dict[str, Any], name: str, n: int, res: int, seed: i
 
 
 def _graphs(path: Path) -> list:
-    from sciml.data.pdes.poisson_mesh import load_sample
-    from sciml.data.store import open_store
-    from sciml.graph.bvp import node_inputs
+    from sciml.graph.bvp import MeshGraphDataset
 
-    out = []
-    with open_store(path) as store:
-        for i in range(store.n_samples):
-            data = load_sample(store, i)
-            data.features = node_inputs(data)
-            out.append(data)
-    return out
+    data = MeshGraphDataset(path)
+    return [data.graph(i) for i in range(len(data))]
 
 
 def _evaluate(model, graphs) -> dict[str, float]:
-    import torch
+    from sciml.graph.bvp import graph_errors
 
-    from sciml.graph.bvp import field_error
-
-    potential, field = [], []
-    with torch.no_grad():
-        for data in graphs:
-            u = model(data.features, data.edge_index, data.edge_attr[:, -1])[:, 0]
-            potential.append(float((u - data.y[:, 0]).norm() / data.y[:, 0].norm().clamp_min(1e-12)))
-            field.append(field_error(data, u))
-    return {"potential_rel_l2": float(np.mean(potential)), "field_rel_l2": float(np.mean(field)),
-            "samples": len(graphs)}
+    rows = [graph_errors(model, data) for data in graphs]
+    return {"potential_rel_l2": float(np.mean([r["potential"] for r in rows])),
+            "field_rel_l2": float(np.mean([r["field"] for r in rows])), "samples": len(graphs)}
 
 
 def _fit(train: list, tests: dict[str, list], size: dict[str, Any], augment: bool, device: str) -> dict[str, Any]:

@@ -92,9 +92,10 @@ def released_projection(fine: np.ndarray, nx: int) -> np.ndarray:
 
 
 def _weno(truth_path: Path, coarse_path: Path, start: int, speed_samples: int,
-          fine_path: Path | None = None) -> dict[str, Any]:
+          fine_path: Path | None = None) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """WENO5 on ``nx`` cells: accumulated error against the truth (and, given the fine-grid trajectories,
-    against the released code's 5-point projection of them), and the solve time per trajectory."""
+    against the released code's 5-point projection of them), the error per frame and the solve time per
+    trajectory; returned with the truth and the WENO5 trajectories it read."""
     import torch
 
     from sciml.data.pdes import combined
@@ -117,7 +118,8 @@ def _weno(truth_path: Path, coarse_path: Path, start: int, speed_samples: int,
                    cfl=params["cfl"])
     seconds = (time.perf_counter() - tic) / k
     out = {"accumulated_error": float(error.mean()), "per_sample": error.tolist(), "seconds_per_rollout": seconds,
-           "timed_samples": k, "note": f"the same samples solved on {res} cells, batched"}
+           "timed_samples": k, "note": f"the same samples solved on {res} cells, batched",
+           "mse_per_frame": ((coarse - truth) ** 2).mean(axis=-1)[:, start:].mean(axis=0).tolist()}
     if fine_path is not None:
         fine, _ = _truth(fine_path)
         five = released_projection(fine, res)
@@ -125,7 +127,7 @@ def _weno(truth_path: Path, coarse_path: Path, start: int, speed_samples: int,
             torch.from_numpy(coarse[:, start:]), torch.from_numpy(five[:, start:])).mean())
         out["truth_vs_released_projection"] = float(accumulated_error(
             torch.from_numpy(truth[:, start:]), torch.from_numpy(five[:, start:])).mean())
-    return out
+    return out, truth, coarse
 
 
 def _fno_rollout(run_dir: Path, test: Path, start: int, device: str) -> dict[str, Any]:
@@ -140,7 +142,7 @@ def _fno_rollout(run_dir: Path, test: Path, start: int, device: str) -> dict[str
     model, _ = load_model(run_dir, which="best", map_location=device)
     data = TrajectoryDataset(test)
     c = model.config
-    per_sample, seconds = [], 0.0
+    per_sample, per_frame, seconds = [], 0.0, 0.0
     for first in range(0, len(data), 32):
         u = data.read(list(range(first, min(len(data), first + 32)))).to(device)
         tic = time.perf_counter()
@@ -149,9 +151,11 @@ def _fno_rollout(run_dir: Path, test: Path, start: int, device: str) -> dict[str
         if device.startswith("cuda"):
             torch.cuda.synchronize()
         seconds += time.perf_counter() - tic
-        per_sample += accumulated_error(pred[:, :, 0].double(), u[:, start:, 0].double()).cpu().tolist()
+        p, t = pred[:, :, 0].double(), u[:, start:, 0].double()
+        per_sample += accumulated_error(p, t).cpu().tolist()
+        per_frame = per_frame + ((p - t) ** 2).mean(dim=-1).sum(dim=0).cpu()
     return {"accumulated_error": float(np.mean(per_sample)), "per_sample": per_sample,
-            "seconds_per_rollout": seconds / len(data)}
+            "mse_per_frame": (per_frame / len(data)).tolist(), "seconds_per_rollout": seconds / len(data)}
 
 
 def _plot(out: Path, family: str, rows: list[dict[str, Any]], truth: np.ndarray, mppde_pred: np.ndarray,
@@ -214,10 +218,7 @@ def _run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
         fine = _data(out, size, "test", size["fine"]) if size["fine"] % nx == 0 else None
         data_seconds += time.perf_counter() - tic
         row: dict[str, Any] = {"nx": nx, "data": {k: str(v) for k, v in paths.items()}}
-        row["WENO5"] = _weno(paths["test"], coarse, start, size["speed_samples"], fine)
-        truth, _ = _truth(paths["test"])
-        weno_coarse, _ = _truth(coarse)
-        row["WENO5"]["mse_per_frame"] = ((weno_coarse - truth) ** 2).mean(axis=-1)[:, start:].mean(axis=0).tolist()
+        row["WENO5"], truth, weno_coarse = _weno(paths["test"], coarse, start, size["speed_samples"], fine)
 
         run_dir = out / f"mppde_nx{nx}"
         _train("mp-pde", paths["train"], paths["valid"], run_dir,
@@ -251,15 +252,6 @@ def _run(out: Path, size: dict[str, Any], device: str) -> dict[str, Any]:
             row["FNO-PF"] = {**_fno_rollout(fno_dir, paths["test"], start, device),
                              "train_seconds": sum(e["epoch_seconds"] for e in _epochs(fno_dir)),
                              "epochs": _epochs(fno_dir)}
-            model, _ = load_model(fno_dir, which="best", map_location=device)
-            from sciml.data.trajectories import TrajectoryDataset
-            from sciml.operators.autoregressive import rollout as fno_rollout
-
-            data = TrajectoryDataset(paths["test"])
-            with torch.no_grad():
-                u = data.read(list(range(len(data)))).to(device)
-                pred = fno_rollout(model, u[:, start - window:start], u.shape[1] - start)
-            row["FNO-PF"]["mse_per_frame"] = ((pred - u[:, start:]) ** 2)[:, :, 0].mean(dim=-1).mean(dim=0).tolist()
         rows.append(row)
     figures = _plot(out, size["family"], rows, *example, start=start) if example else []
     return {"sizes": size, "rows": rows, "start": start, "data_seconds": data_seconds, "figures": figures,

@@ -31,7 +31,7 @@ from sciml.data.datasets import StoreDataset
 PAPER = ("Lotzsch, Ohler, Otto, Mahecha, Denzler: Learning the solution operator of boundary value problems using "
          "graph neural networks, arXiv 2206.14092")
 
-__all__ = ["PAPER", "MeshGraphDataset", "BVPMethod", "complete_config", "metrics", "BVPConfig", "ChebBVP", "node_inputs", "scaled", "field_error", "NODE_FEATURES"]
+__all__ = ["PAPER", "MeshGraphDataset", "mesh_graph", "graph_errors", "BVPMethod", "complete_config", "metrics", "BVPConfig", "ChebBVP", "node_inputs", "scaled", "field_error", "NODE_FEATURES"]
 
 NODE_FEATURES = 4
 
@@ -183,7 +183,9 @@ class MeshGraphDataset(StoreDataset):
             check_mesh((store.read("points", index)[:n], store.read("cells", index)[:m].astype(np.int64)))
         except DataError as exc:
             raise DataError(f"{self.path}: sample {index} does not hold a valid mesh: {exc}") from None
-        data = load_sample(store, index) if self.has_target else _inputs_only(store, index)
+        if not self.has_target:
+            return _inputs_only(store, index)
+        data = load_sample(store, index)
         data.features = node_inputs(data)
         return data
 
@@ -197,22 +199,28 @@ class MeshGraphDataset(StoreDataset):
         return Batch.from_data_list(items)
 
 
-def _inputs_only(store, index: int):
+def mesh_graph(points: np.ndarray, cells: np.ndarray, rho: np.ndarray, eps: np.ndarray):
+    """The graph of a triangle mesh with source ``rho`` at the vertices and permittivity ``eps`` per cell, as
+    :func:`sciml.data.pdes.poisson_mesh.load_sample` builds it (``eps`` averaged over the cells around each
+    vertex), with ``cell_eps`` and :func:`node_inputs` as ``features``; ``y`` all zero (no solution)."""
     import meshio
 
     from sciml.data.mesh import to_graph
 
-    nn, nc = int(store.read("num_nodes", index)), int(store.read("num_cells", index))
-    points = store.read("points", index)[:nn]
-    cells = store.read("cells", index)[:nc].astype(np.int64)
-    rho = store.read("rho", index)[:nn].astype(np.float64)
-    eps = store.read("eps", index)[:nc].astype(np.float64)
-    counts = np.bincount(cells.ravel(), minlength=nn)
-    eps_node = np.bincount(cells.ravel(), weights=np.repeat(eps, 3), minlength=nn) / np.maximum(counts, 1)
+    n = len(points)
+    counts = np.bincount(cells.ravel(), minlength=n)
+    eps_node = np.bincount(cells.ravel(), weights=np.repeat(eps, 3), minlength=n) / np.maximum(counts, 1)
     data = to_graph(meshio.Mesh(points, [("triangle", cells)]), fields={"rho": rho, "eps": eps_node})
-    data.y = torch.zeros(nn, 1)
-    data.cell_eps = torch.from_numpy(eps).float()
+    data.y = torch.zeros(n, 1)
+    data.cell_eps = torch.from_numpy(np.asarray(eps, dtype=np.float64)).float()
+    data.features = node_inputs(data)
     return data
+
+
+def _inputs_only(store, index: int):
+    nn, nc = int(store.read("num_nodes", index)), int(store.read("num_cells", index))
+    return mesh_graph(store.read("points", index)[:nn], store.read("cells", index)[:nc].astype(np.int64),
+                      store.read("rho", index)[:nn].astype(np.float64), store.read("eps", index)[:nc].astype(np.float64))
 
 
 class BVPMethod:
@@ -258,6 +266,14 @@ def complete_config(config: BVPConfig, data: Any) -> BVPConfig:
 
 
 @torch.no_grad()
+def graph_errors(model: ChebBVP, g: Any, device: Any = "cpu") -> dict[str, float]:
+    """Relative L2 errors of the potential and of its field (:func:`field_error`) on one mesh graph."""
+    u = model(g.features.to(device), g.edge_index.to(device), g.edge_attr[:, -1].to(device))[:, 0].cpu()
+    return {"potential": float((u - g.y[:, 0]).norm() / g.y[:, 0].norm().clamp_min(1e-12)),
+            "field": field_error(g, u)}
+
+
+@torch.no_grad()
 def metrics(model: ChebBVP, data: Any, device: Any = "cpu") -> dict[str, Any]:
     """``sciml eval`` of a gnn-bvp run: the potential's and the field's relative L2 per mesh, overall and by shape."""
     model = model.to(device).eval()
@@ -265,10 +281,9 @@ def metrics(model: ChebBVP, data: Any, device: Any = "cpu") -> dict[str, Any]:
     rows = []
     for i in range(len(data)):
         g = data.graph(i)
-        u = model(g.features.to(device), g.edge_index.to(device), g.edge_attr[:, -1].to(device))[:, 0].cpu()
         index = int(g.shape_index) if hasattr(g, "shape_index") else -1
-        rows.append({"potential": float((u - g.y[:, 0]).norm() / g.y[:, 0].norm().clamp_min(1e-12)),
-                     "field": field_error(g, u), "shape": shapes[index] if 0 <= index < len(shapes) else str(index)})
+        rows.append({**graph_errors(model, g, device),
+                     "shape": shapes[index] if 0 <= index < len(shapes) else str(index)})
     by_shape = {}
     for name in sorted({r["shape"] for r in rows}):
         mine = [r for r in rows if r["shape"] == name]

@@ -22,7 +22,6 @@ dense ``N x N`` matrix per head, which a later paper reports running out of memo
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,13 +303,3 @@ def unrolled_fixed_point(values: torch.Tensor, b: torch.Tensor, edge_index: torc
     for _ in range(iterations):
         h = gamma * apply_operator(values, h, edge_index) + b
     return h
-
-
-def lipschitz_bound(gamma: float) -> float:
-    """The contraction factor the construction guarantees (rows of ``A`` sum to at most 1)."""
-    return float(gamma)
-
-
-def iterations_for(gamma: float, tol: float) -> int:
-    """Picard steps that shrink the error by ``tol`` at contraction ``gamma``."""
-    return int(math.ceil(math.log(tol) / math.log(gamma)))

@@ -261,8 +261,9 @@ class MPPDE(nn.Module):
         return out.reshape(b, n, c.time_window).transpose(1, 2)
 
     def forward_nodes(self, u: torch.Tensor, x: torch.Tensor, v: torch.Tensor, edge_index: torch.Tensor,
-                      dx: torch.Tensor, batch: torch.Tensor, n_graphs: int) -> torch.Tensor:
-        """The solver on a batched graph given node by node (torch_geometric's layout).
+                      dx: torch.Tensor, batch: torch.Tensor, n_graphs: int, layers: Any = None) -> torch.Tensor:
+        """The solver on a batched graph given node by node (torch_geometric's layout); ``layers`` replaces the
+        message-passing layers (the bench passes the released code's formulation of the same weights).
 
         Shapes
         ------
@@ -272,7 +273,7 @@ class MPPDE(nn.Module):
         c = self.config
         v = v / torch.cat([v.new_tensor([c.t_max]), self.variable_scales[1:].to(v)])
         h = self.embedding(torch.cat([u, (x / c.length)[:, None], v], dim=1))
-        for layer in self.layers:
+        for layer in self.layers if layers is None else layers:
             h = layer(h, u, v, edge_index, dx, batch, n_graphs)
         slopes = self.decoder(h[:, None]).squeeze(1)  # (N, K)
         steps = c.dt * torch.arange(1, c.time_window + 1, dtype=u.dtype, device=u.device)

@@ -32,9 +32,9 @@ class MPPDEInference(RolloutInference):
         mppde.check_data(model.config, data, what="evaluated on")
         return data
 
-    def _window(self, model: nn.Module) -> tuple[int, int, int]:
+    def _window(self, model: nn.Module) -> tuple[int, int]:
         c = model.config
-        return c.start - c.time_window, c.start, -1
+        return c.start - c.time_window, c.start
 
     def prediction_attrs(self, model: nn.Module, data: Any) -> dict[str, Any]:
         start = model.config.start
@@ -44,7 +44,7 @@ class MPPDEInference(RolloutInference):
 
     @torch.no_grad()
     def predict_samples(self, model: nn.Module, data: Any, indices: list[int], device: torch.device) -> SampleBatch:
-        first, start, _ = self._window(model)
+        first, start = self._window(model)
         trajectories = data.read(indices)[:, :, 0]  # (B, nt, n)
         pred = trajectories.clone()
         model = model.to(device)
@@ -78,7 +78,7 @@ class MPPDEInference(RolloutInference):
         return mppde.rollout(model, initial, torch.as_tensor(x, dtype=torch.float64), t0, int(steps), v)
 
     def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        first, start, _ = self._window(model)
+        first, start = self._window(model)
         params = {name: v for name, v in data.parameters([0]).items() if name in model.config.variables}
         return ((data.read([0])[:, first:start, 0], data.x, float(data.times[start])),
                 {"variables": params, "steps": model.config.time_window})
@@ -140,10 +140,7 @@ class MeshInference(Inference):
 
     @torch.no_grad()
     def predict(self, model: nn.Module, points: Any, cells: Any, rho: Any, eps: Any = 1.0) -> torch.Tensor:
-        import meshio
-
-        from sciml.data.mesh import to_graph
-        from sciml.graph.bvp import node_inputs
+        from sciml.graph.bvp import mesh_graph
 
         points = np.asarray(points, dtype=np.float64)
         cells = np.asarray(cells, dtype=np.int64)
@@ -152,12 +149,10 @@ class MeshInference(Inference):
         rho = np.asarray(rho, dtype=np.float64).reshape(-1)
         if rho.shape != (len(points),):
             raise ConfigError(f"rho must hold one value per vertex ({len(points)}), got {rho.shape}")
-        eps = np.broadcast_to(np.asarray(eps, dtype=np.float64), (len(cells),))
-        counts = np.bincount(cells.ravel(), minlength=len(points))
-        eps_node = np.bincount(cells.ravel(), weights=np.repeat(eps, 3), minlength=len(points)) / np.maximum(counts, 1)
-        graph = to_graph(meshio.Mesh(points, [("triangle", cells)]), fields={"rho": rho, "eps": eps_node})
+        eps = np.array(np.broadcast_to(np.asarray(eps, dtype=np.float64), (len(cells),)))
+        graph = mesh_graph(points, cells, rho, eps)
         parameter = next(model.parameters())
-        features = node_inputs(graph).to(parameter.device, parameter.dtype)
+        features = graph.features.to(parameter.device, parameter.dtype)
         lengths = graph.edge_attr[:, -1].to(parameter.device, parameter.dtype)
         return model(features, graph.edge_index.to(parameter.device), lengths)[:, 0]
 
