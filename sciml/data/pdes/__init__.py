@@ -11,11 +11,11 @@ from types import ModuleType
 from typing import Any
 
 from sciml._errors import ConfigError
-from sciml.data.pdes import (burgers, combined, darcy, diffusion_systems, heat, mesh_systems, navier_stokes, poisson_mesh,
+from sciml.data.pdes import (burgers, combined, darcy, diffusion_sorption, diffusion_systems, heat, mesh_systems, navier_stokes, poisson_mesh,
                              wave)
 
 __all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "diffusion_systems",
-           "mesh_systems", "PDES",
+           "mesh_systems", "diffusion_sorption", "PDES",
            "resolve_pde"]
 
 PDES: dict[str, ModuleType | Any] = {  # a module or a mesh_systems family object
@@ -27,6 +27,7 @@ PDES: dict[str, ModuleType | Any] = {  # a module or a mesh_systems family objec
     "wave": wave,
     "poisson-mesh": poisson_mesh,
     "diffusion-systems": diffusion_systems,
+    "diffusion-sorption": diffusion_sorption,
     "anisotropic-systems": mesh_systems.ANISOTROPIC,
     "poisson-mesh-systems": mesh_systems.POISSON_MESH,
     "heat-mesh-systems": mesh_systems.HEAT_MESH,
