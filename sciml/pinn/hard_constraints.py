@@ -1,0 +1,585 @@
+"""Physics hard constraints through a differentiable solve (PI-HC) and a mixture of experts (PI-HC-MoE),
+after Chalapathi, Du, Krishnapriyan, arXiv 2402.13412.
+
+A network outputs ``N`` basis functions ``b_1 .. b_N`` on the grid; the prediction is ``u = sum_i w_i b_i``
+with coefficients ``w`` that make the constraint residual ``F(w)`` (the discrete PDE at sampled points, the
+initial and boundary conditions) as small as possible:
+
+    w* = argmin_w  1/2 |F(w, b)|^2 + 1/2 lambda |w|^2          (lambda: a small ridge)
+
+found by a batched Levenberg-Marquardt iteration in torch (:func:`solve_coefficients`). The backward pass
+does not unroll the iterations: at ``w*`` the gradient ``g(w, b) = J^T F + lambda w`` vanishes, so the
+implicit function theorem gives ``dw*/db = -H^{-1} dg/db`` with ``H = dg/dw`` the exact Hessian of the
+objective (``J^T J + sum_m F_m grad^2 F_m + lambda I``); :class:`_ConstrainedSolve` computes
+``grad_b = -(dg/db)^T H^{-1} grad_w`` by one vector-Jacobian product. Both are done in float64 by default.
+
+Mixture of experts: the space axis is split into ``K`` equal blocks; every expert has its own
+coefficients, solved on the constraint rows of its block only (its sampled PDE points, its part of the
+initial condition, the boundary condition where its block touches the boundary), with the basis shared.
+Experts are an extra batch axis of the same batched solve; under ``torchrun`` they are split over the ranks
+(:func:`expert_slice`) and the blocks gathered, with the basis gradient summed over ranks, so that every
+rank holds the same prediction and the same gradients as one process.
+
+A problem is an object with ``residual(u, *context) -> (M,)`` for one expert's window ``u (nt, width)``
+(written for one sample: it is batched with :func:`torch.func.vmap`); see
+:class:`DiffusionSorptionConstraint`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from sciml._errors import ConfigError, DataError
+
+__all__ = ["SolveOptions", "SolveInfo", "solve_coefficients", "constrained_coefficients", "expert_slice",
+           "DiffusionSorptionConstraint", "ConstrainedSolveError"]
+
+log = logging.getLogger("sciml.pinn.hard_constraints")
+
+
+class ConstrainedSolveError(DataError):
+    """A constrained solve that cannot give finite coefficients (non-finite basis or residual)."""
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Settings of the Levenberg-Marquardt solve and of its implicit backward pass.
+
+    Attributes
+    ----------
+    ridge : ``lambda`` of the objective, keeps ``J^T J + lambda I`` positive definite
+    max_iters : Levenberg-Marquardt iterations at most
+    tol : stop where the step is below ``tol (1 + |w|)`` or the gradient below ``tol (1 + |F|^2)``
+    damping : initial Marquardt damping (scaled by ``diag(J^T J + lambda I)``), adapted per solve
+    max_condition : a Gauss-Newton matrix with a larger condition number is reported (logged once and
+        counted in :class:`SolveInfo`): the basis functions are nearly dependent on the constraint rows
+    dtype : ``float64`` (default) or ``float32``, the precision of the solve and the backward pass
+    polish : Newton steps with the exact Hessian after Levenberg-Marquardt (kept only where they lower the
+        gradient norm): Gauss-Newton converges only linearly where the residual cannot vanish, and the
+        implicit gradient is exact only at a stationary point
+    """
+
+    ridge: float = 1e-4
+    max_iters: int = 30
+    tol: float = 1e-9
+    damping: float = 1e-3
+    max_condition: float = 1e10
+    dtype: str = "float64"
+    polish: int = 2
+
+    def __post_init__(self):
+        if not (self.ridge > 0 and math.isfinite(self.ridge)):
+            raise ConfigError(f"ridge must be a positive number (it keeps the solve well posed), got {self.ridge}")
+        if self.max_iters < 1:
+            raise ConfigError(f"max_iters must be at least 1, got {self.max_iters}")
+        if not (self.tol > 0 and self.damping > 0 and self.max_condition > 1):
+            raise ConfigError("tol and damping must be positive and max_condition above 1")
+        if self.polish < 0:
+            raise ConfigError(f"polish must be 0 or more Newton steps, got {self.polish}")
+        if self.dtype not in ("float64", "float32"):
+            raise ConfigError(f"dtype must be float64 or float32, got {self.dtype!r}")
+
+
+@dataclass
+class SolveInfo:
+    """What the last solve did: iterations, the worst final gradient norm, how many solves stopped at
+    ``max_iters``, the largest condition number of ``J^T J + lambda I`` and how many exceeded
+    ``max_condition``, and how many backward Hessians needed extra damping."""
+
+    iterations: int = 0
+    gradient_norm: float = 0.0
+    unconverged: int = 0
+    condition: float = 0.0
+    ill_conditioned: int = 0
+    backward_damped: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        log.warning(message)
+
+
+def _combine(w: Tensor, basis: Tensor) -> Tensor:
+    """``sum_i w_i basis_i`` for one expert: ``w (N,)``, ``basis (N, ...)``."""
+    return torch.tensordot(w, basis, dims=1)
+
+
+def _objective_parts(residual: Callable[..., Tensor], ridge: float):
+    def values(w, basis, *context):
+        return residual(_combine(w, basis), *context)
+
+    def cost(w, basis, *context):
+        r = values(w, basis, *context)
+        return 0.5 * (r * r).sum() + 0.5 * ridge * (w * w).sum()
+
+    return values, cost
+
+
+def solve_coefficients(residual: Callable[..., Tensor], basis: Tensor, context: tuple[Tensor, ...],
+                       options: SolveOptions = SolveOptions(), w0: Tensor | None = None) -> tuple[Tensor, SolveInfo]:
+    """Levenberg-Marquardt for ``w* = argmin 1/2 |F(w)|^2 + 1/2 ridge |w|^2``, batched over the first axis.
+
+    Parameters
+    ----------
+    residual : ``residual(u, *context_e) -> (M,)`` for one expert's field ``u = sum_i w_i basis_e[i]``
+    basis : ``(E, N, ...)`` the basis of each of ``E`` independent solves (samples x experts)
+    context : tensors with a leading ``E`` axis, passed to ``residual`` per solve
+    w0 : ``(E, N)`` start (zeros by default)
+
+    Returns
+    -------
+    ``w (E, N)`` in ``basis``'s dtype and device (no gradient) and a :class:`SolveInfo`.
+    Raises :class:`ConstrainedSolveError` when the basis or the residual is not finite.
+    """
+    from torch.func import jacfwd, vmap
+
+    dtype = getattr(torch, options.dtype)
+    b = basis.detach().to(dtype)
+    ctx = tuple(c.detach().to(dtype) if c.is_floating_point() else c.detach() for c in context)
+    if not torch.isfinite(b).all():
+        raise ConstrainedSolveError("the basis functions hold NaN or inf (has the network diverged?); "
+                                    "no coefficients can be solved for")
+    E, N = b.shape[:2]
+    values, _ = _objective_parts(residual, options.ridge)
+    f = vmap(values)
+    jac = vmap(jacfwd(values))
+    lam = options.ridge
+    eye = torch.eye(N, dtype=dtype, device=b.device)
+    w = torch.zeros(E, N, dtype=dtype, device=b.device) if w0 is None else w0.detach().to(dtype).clone()
+    mu = torch.full((E,), options.damping, dtype=dtype, device=b.device)
+    done = torch.zeros(E, dtype=torch.bool, device=b.device)
+    r = f(w, b, *ctx)
+    if not torch.isfinite(r).all():
+        raise ConstrainedSolveError("the constraint residual is NaN or inf at the starting coefficients; "
+                                    "check the basis scale and the problem's data (initial condition)")
+    cost = 0.5 * (r * r).sum(-1) + 0.5 * lam * (w * w).sum(-1)
+    info = SolveInfo()
+    gnorm = torch.zeros(E, dtype=dtype, device=b.device)
+    for it in range(options.max_iters):
+        J = jac(w, b, *ctx)  # (E, M, N)
+        g = torch.einsum("emn,em->en", J, r) + lam * w
+        A = J.transpose(1, 2) @ J + lam * eye
+        gnorm = g.norm(dim=-1)
+        done |= gnorm <= options.tol * (1 + 2 * cost)
+        if bool(done.all()):
+            break
+        diag = torch.diagonal(A, dim1=1, dim2=2)
+        step = torch.linalg.solve(A + mu[:, None, None] * torch.diag_embed(diag), -g.unsqueeze(-1)).squeeze(-1)
+        step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+        trial = w + step
+        r_trial = f(trial, b, *ctx)
+        cost_trial = 0.5 * (r_trial * r_trial).sum(-1) + 0.5 * lam * (trial * trial).sum(-1)
+        accept = torch.isfinite(cost_trial) & (cost_trial <= cost) & ~done
+        w = torch.where(accept[:, None], trial, w)
+        r = torch.where(accept[:, None], r_trial, r)
+        small = step.norm(dim=-1) <= options.tol * (1 + w.norm(dim=-1))
+        cost = torch.where(accept, cost_trial, cost)
+        mu = torch.where(accept, (mu / 3).clamp_min(1e-12), (mu * 4).clamp_max(1e12))
+        done |= accept & small
+        info.iterations = it + 1
+    else:
+        J = jac(w, b, *ctx)
+        A = J.transpose(1, 2) @ J + lam * eye
+        gnorm = (torch.einsum("emn,em->en", J, r) + lam * w).norm(dim=-1)
+        done |= gnorm <= options.tol * (1 + 2 * cost)
+    if options.polish:
+        w, gnorm = _newton_polish(residual, options, w, b, ctx, gnorm)
+        done |= gnorm <= options.tol * (1 + 2 * cost)
+    eig = torch.linalg.eigvalsh(A)
+    condition = eig[:, -1] / eig[:, 0].clamp_min(torch.finfo(dtype).tiny)
+    info.gradient_norm = float(gnorm.max())
+    info.unconverged = int((~done).sum())
+    info.condition = float(condition.max())
+    info.ill_conditioned = int((condition > options.max_condition).sum())
+    if info.ill_conditioned:
+        _warn_once("condition", f"{info.ill_conditioned} of {E} constrained solves are ill-conditioned (condition "
+                   f"number up to {info.condition:.2e} > {options.max_condition:.0e}): the basis functions are nearly "
+                   f"dependent on the constraint points; the ridge {lam:g} damps them")
+    if info.unconverged:
+        _warn_once("iters", f"{info.unconverged} of {E} constrained solves stopped at max_iters = {options.max_iters} "
+                   f"(gradient norm up to {info.gradient_norm:.2e}); the implicit gradient assumes a stationary point")
+    return w.to(basis.dtype), info
+
+
+def _newton_polish(residual, options, w, b, ctx, gnorm):
+    """Up to ``options.polish`` exact Newton steps, each kept per solve only where it lowers ``|g|``."""
+    from torch.func import grad, jacfwd, vmap
+
+    _, cost = _objective_parts(residual, options.ridge)
+    gradient = vmap(grad(cost, argnums=0))
+    hessian = vmap(jacfwd(grad(cost, argnums=0), argnums=0))
+    for _ in range(options.polish):
+        g = gradient(w, b, *ctx)
+        H = hessian(w, b, *ctx)
+        step = torch.linalg.solve(H, -g.unsqueeze(-1)).squeeze(-1)
+        ok = torch.isfinite(step).all(-1)
+        trial = w + torch.where(ok[:, None], step, torch.zeros_like(step))
+        g_trial = gradient(trial, b, *ctx).norm(dim=-1)
+        better = ok & torch.isfinite(g_trial) & (g_trial < g.norm(dim=-1))
+        w = torch.where(better[:, None], trial, w)
+        gnorm = torch.where(better, g_trial, g.norm(dim=-1))
+    return w, gnorm
+
+
+class _ConstrainedSolve(torch.autograd.Function):
+    """``basis -> w*`` with the implicit-function-theorem backward (no unrolling)."""
+
+    @staticmethod
+    def forward(ctx, basis, residual, options, info_out, *context):
+        w, info = solve_coefficients(residual, basis, context, options)
+        ctx.residual, ctx.options, ctx.info = residual, options, info_out
+        ctx.save_for_backward(basis, w, *context)
+        if info_out is not None:
+            info_out.__dict__.update(info.__dict__)
+        return w
+
+    @staticmethod
+    def backward(ctx, grad_w):
+        from torch.func import grad, jacfwd, vjp, vmap
+
+        basis, w, *context = ctx.saved_tensors
+        options = ctx.options
+        dtype = getattr(torch, options.dtype)
+        b, ws, gw = basis.detach().to(dtype), w.detach().to(dtype), grad_w.detach().to(dtype)
+        cont = tuple(c.to(dtype) if c.is_floating_point() else c for c in context)
+        _, cost = _objective_parts(ctx.residual, options.ridge)
+        gradient = grad(cost, argnums=0)
+        H = vmap(jacfwd(gradient, argnums=0))(ws, b, *cont)  # exact Hessian (E, N, N)
+        H = 0.5 * (H + H.transpose(1, 2))
+        v = torch.linalg.solve(H, gw.unsqueeze(-1)).squeeze(-1)
+        bad = ~torch.isfinite(v).all(-1)
+        if bool(bad.any()):  # a singular Hessian: damp it (a Gauss-Newton-like step) rather than return NaN
+            n = H.shape[-1]
+            scale = torch.diagonal(H, dim1=1, dim2=2).abs().mean(-1).clamp_min(options.ridge)
+            damped = H + (1e-6 * scale)[:, None, None] * torch.eye(n, dtype=dtype, device=H.device)
+            v = torch.where(bad[:, None], torch.linalg.solve(damped, gw.unsqueeze(-1)).squeeze(-1), v)
+            if ctx.info is not None:
+                ctx.info.backward_damped = int(bad.sum())
+            _warn_once("backward", f"{int(bad.sum())} implicit backward solves met a singular Hessian and were damped")
+        if not torch.isfinite(v).all():
+            raise ConstrainedSolveError("the implicit backward pass gave non-finite values (singular Hessian "
+                                        "even after damping); raise the ridge")
+
+        def grad_of_basis(wi, bi, vi, *ci):
+            _, pull = vjp(lambda bb: gradient(wi, bb, *ci), bi)
+            return pull(vi)[0]
+
+        grad_b = -vmap(grad_of_basis)(ws, b, v, *cont)
+        return (grad_b.to(basis.dtype), None, None, None) + (None,) * len(context)
+
+
+def constrained_coefficients(residual: Callable[..., Tensor], basis: Tensor, context: tuple[Tensor, ...],
+                             options: SolveOptions = SolveOptions(), info: SolveInfo | None = None) -> Tensor:
+    """Differentiable ``w*(basis)`` of :func:`solve_coefficients` (gradients by the implicit function
+    theorem); ``info``, when given, is filled with the forward solve's :class:`SolveInfo`."""
+    return _ConstrainedSolve.apply(basis, residual, options, info, *context)
+
+
+# ------------------------------------------------------------------------------------- distributed experts
+
+
+def expert_slice(n_experts: int, rank: int, world: int) -> slice:
+    """The experts rank ``rank`` of ``world`` solves: a contiguous block; ``n_experts`` must be divisible."""
+    if n_experts % world:
+        raise ConfigError(f"{n_experts} experts cannot be split evenly over {world} ranks; choose a number of "
+                          f"experts divisible by the number of processes")
+    per = n_experts // world
+    return slice(rank * per, (rank + 1) * per)
+
+
+class _SumGradOverRanks(torch.autograd.Function):
+    """Identity forward; backward sums the gradient over the ranks (every rank uses a share of the
+    replicated input)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class _GatherExperts(torch.autograd.Function):
+    """All-gather of per-rank expert blocks along ``dim``; every rank computes the same loss from the
+    gathered tensor, so the backward keeps the local slice of the gradient (no communication)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        import torch.distributed as dist
+
+        world = dist.get_world_size()
+        parts = [torch.empty_like(x) for _ in range(world)]
+        dist.all_gather(parts, x.contiguous())
+        ctx.dim, ctx.rank, ctx.size = dim, dist.get_rank(), x.shape[dim]
+        return torch.cat(parts, dim=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.narrow(ctx.dim, ctx.rank * ctx.size, ctx.size), None
+
+
+def distributed_world() -> tuple[int, int]:
+    """``(rank, world)`` of the torch.distributed process group, ``(0, 1)`` without one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+# ---------------------------------------------------------------------------------- diffusion-sorption
+
+
+class DiffusionSorptionConstraint:
+    """The discrete constraints of diffusion-sorption ``u_t = D / R(u) u_xx`` on a ``(nt, nx)`` grid of
+    cell centres ``x_j = (j + 1/2) / nx`` and times ``t_n = n T / (nt - 1)`` (the data's grid).
+
+    Rows (time in units of ``T``, so the PDE row is ``u_tau - D T / R(u) u_xx``):
+
+    * PDE at sampled points ``(n, j)``, ``n = 0 .. nt-1`` and ``j`` away from the two edge cells:
+      second-order central differences (one-sided second order in time at the ends);
+    * initial condition ``u(0, x_j) - u0_j`` at every cell;
+    * left boundary ``u(t, 0) - u_left`` and right ``u(t, 1) + D u_x(t, 1)`` for ``n >= 1``, with
+      ``u(t, 0) = (3 u_0 - u_1) / 2`` and ``u(t, 1)``, ``u_x(t, 1)`` extrapolated from the last two cells.
+
+    ``weights`` scales the four groups (``pde``, ``ic``, ``bc``). Experts: :meth:`windows` cuts the
+    basis into ``K`` blocks of ``nx / K`` cells with one halo cell each side; :meth:`contexts` gives each
+    expert its sampled points, its initial values and flags for the boundaries it touches.
+    """
+
+    def __init__(self, nx: int, nt: int, params: dict[str, Any] | None = None,
+                 weights: dict[str, float] | None = None):
+        from sciml.data.pdes import diffusion_sorption as ds
+
+        self.params = ds.check_params(None, dict(params or {}), fill_grid=False)
+        if nx < 4 or nt < 3:
+            raise ConfigError(f"the diffusion-sorption constraint needs nx >= 4 and nt >= 3, got nx={nx}, nt={nt}")
+        self.nx, self.nt, self.h, self.dtau = nx, nt, 1.0 / nx, 1.0 / (nt - 1)
+        self.weights = {"pde": 1.0, "ic": 1.0, "bc": 1.0, **(weights or {})}
+        unknown = set(self.weights) - {"pde", "ic", "bc"}
+        if unknown:
+            raise ConfigError(f"unknown constraint weight {', '.join(sorted(unknown))}; valid: pde, ic, bc")
+        p = self.params
+        self.coef = (1 - p["phi"]) / p["phi"] * p["rho_s"] * p["k"] * p["n_f"]
+        self.diffusivity = p["D"] * p["T"]  # D T: the PDE in tau = t / T
+
+    # -- discrete operators on a window u (..., nt, w)
+    def _u_tau(self, u: Tensor) -> Tensor:
+        d = self.dtau
+        first = (-3 * u[..., 0:1, :] + 4 * u[..., 1:2, :] - u[..., 2:3, :]) / (2 * d)
+        mid = (u[..., 2:, :] - u[..., :-2, :]) / (2 * d)
+        last = (3 * u[..., -1:, :] - 4 * u[..., -2:-1, :] + u[..., -3:-2, :]) / (2 * d)
+        return torch.cat([first, mid, last], dim=-2)
+
+    def retardation(self, u: Tensor) -> Tensor:
+        p = self.params
+        return 1.0 + self.coef * (u.clamp_min(0.0) + p["eps"]) ** (p["n_f"] - 1.0)
+
+    def pde_field(self, u: Tensor) -> Tensor:
+        """PDE residual at the inner columns of ``u (..., nt, w)``: ``(..., nt, w - 2)``."""
+        inner = u[..., 1:-1]
+        uxx = (u[..., 2:] - 2 * inner + u[..., :-2]) / self.h**2
+        return self._u_tau(u)[..., 1:-1] - self.diffusivity / self.retardation(inner) * uxx
+
+    def left_bc(self, u: Tensor) -> Tensor:
+        """``u(t, 0) - u_left`` for ``n >= 1`` from the first two columns of ``u (..., nt, w)``."""
+        return 1.5 * u[..., 1:, 0] - 0.5 * u[..., 1:, 1] - self.params["u_left"]
+
+    def right_bc(self, u: Tensor) -> Tensor:
+        """``u(t, 1) + D u_x(t, 1)`` for ``n >= 1`` from the last two columns of ``u (..., nt, w)``."""
+        a, b = u[..., 1:, -1], u[..., 1:, -2]
+        return 1.5 * a - 0.5 * b + self.params["D"] * (a - b) / self.h
+
+    def field_residuals(self, u: Tensor, u0: Tensor) -> dict[str, Tensor]:
+        """Every residual of a whole field ``u (B, nt, nx)`` with initial values ``u0 (B, nx)``: ``pde``
+        ``(B, nt, nx - 2)``, ``ic (B, nx)``, ``left (B, nt - 1)``, ``right (B, nt - 1)``."""
+        return {"pde": self.pde_field(u), "ic": u[:, 0] - u0, "left": self.left_bc(u), "right": self.right_bc(u)}
+
+    # -- experts
+    def check_experts(self, n_experts: int) -> int:
+        if n_experts < 1 or self.nx % n_experts or self.nx // n_experts < 2:
+            raise ConfigError(f"{n_experts} experts do not divide the {self.nx} cells of the grid into equal blocks "
+                              f"of at least 2 cells; choose a divisor of {self.nx}")
+        return self.nx // n_experts
+
+    def windows(self, basis: Tensor, n_experts: int) -> Tensor:
+        """``basis (B, N, nt, nx)`` -> ``(B, K, N, nt, nx / K + 2)``: each block with one halo cell per side
+        (zeros outside the domain; the rows there are masked)."""
+        m = self.check_experts(n_experts)
+        padded = torch.nn.functional.pad(basis, (1, 1))
+        return padded.unfold(-1, m + 2, m).permute(0, 3, 1, 2, 4)
+
+    def contexts(self, u0: Tensor, n_experts: int, points: int, generator: torch.Generator | None = None
+                 ) -> tuple[Tensor, ...]:
+        """Per sample and expert (leading ``(B, K)``): sampled PDE indices ``(P,)`` into the expert's
+        ``(nt, m)`` block, its initial values ``(m,)``, and the ``left`` / ``right`` boundary flags.
+
+        ``points`` PDE points in all, ``points / K`` per expert (``points`` must be divisible by ``K``),
+        drawn without replacement from the block's cells that are not a domain edge."""
+        m = self.check_experts(n_experts)
+        if points % n_experts:
+            raise ConfigError(f"{points} PDE points cannot be shared equally by {n_experts} experts")
+        per = points // n_experts
+        B, K, nt = u0.shape[0], n_experts, self.nt
+        cols = torch.arange(K * m).view(K, m)
+        # flat index n * m + j into the expert's (nt, m) block; the two domain-edge cells have no PDE row
+        allowed = ((cols > 0) & (cols < self.nx - 1))[:, None, :].expand(K, nt, m).reshape(K, nt * m)
+        if per > int(allowed.sum(-1).min()):
+            raise ConfigError(f"{per} PDE points per expert exceed the {int(allowed.sum(-1).min())} cells of a block")
+        keys = torch.rand(B, K, nt * m, generator=generator)
+        keys = torch.where(allowed, keys, torch.full_like(keys, 2.0))
+        idx = keys.argsort(dim=-1)[..., :per].to(u0.device)
+        init = u0.reshape(B, K, m)
+        left = torch.zeros(B, K, dtype=u0.dtype, device=u0.device)
+        right = torch.zeros_like(left)
+        left[:, 0], right[:, -1] = 1.0, 1.0
+        return idx, init, left, right
+
+    def residual(self, u: Tensor, idx: Tensor, init: Tensor, left: Tensor, right: Tensor) -> Tensor:
+        """Constraint rows of one expert: ``u (nt, m + 2)`` its window -> ``(P + m + 2 (nt - 1),)``."""
+        wt = self.weights
+        pde = self.pde_field(u).reshape(-1)[idx] * wt["pde"]
+        ic = (u[0, 1:-1] - init) * wt["ic"]
+        lb = self.left_bc(u[:, 1:]) * left * wt["bc"]
+        rb = self.right_bc(u[:, :-1]) * right * wt["bc"]
+        return torch.cat([pde, ic, lb, rb])
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+MODES = ("soft", "hc", "moe")
+
+
+@dataclass(frozen=True)
+class HardConstraintConfig:
+    """Configuration of :class:`HardConstrainedFNO`.
+
+    Attributes
+    ----------
+    mode : ``soft`` (the FNO's one output is the prediction; physics only in the loss), ``hc`` (one
+        constrained solve per sample), ``moe`` (``experts`` constrained solves per sample)
+    nx, nt : the grid (cells, stored times)
+    n_basis : basis functions the FNO outputs (the paper's 16)
+    experts : blocks of the space axis in ``moe`` mode (must divide ``nx``)
+    points : PDE points of the constraint per sample, shared equally by the experts (equal points in
+        ``hc`` and ``moe``)
+    width, modes, n_layers, padding : the FNO over ``(t, x)`` (:class:`sciml.operators.fno.FNOConfig`)
+    ridge, max_iters, tol : :class:`SolveOptions`
+    distributed : split the experts over the ranks of an initialised torch.distributed group
+    pde_params : diffusion-sorption parameters other than the defaults, as ``((key, value), ...)``
+    """
+
+    mode: str = "moe"
+    nx: int = 64
+    nt: int = 51
+    n_basis: int = 16
+    experts: int = 4
+    points: int = 1024
+    width: int = 32
+    modes: int = 8
+    n_layers: int = 4
+    padding: float = 0.1
+    ridge: float = 1e-4
+    max_iters: int = 30
+    tol: float = 1e-9
+    distributed: bool = True
+    pde_params: tuple = ()
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.n_basis < 1 or self.points < 1:
+            raise ConfigError("n_basis and points must be at least 1")
+        if self.mode == "moe" and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
+            raise ConfigError(f"{self.experts} experts do not divide the {self.nx} cells of the grid into equal "
+                              f"blocks of at least 2 cells; choose a divisor of {self.nx}")
+        if self.mode != "soft" and self.points % self.n_experts:
+            raise ConfigError(f"{self.points} PDE points cannot be shared equally by {self.n_experts} experts")
+        SolveOptions(ridge=self.ridge, max_iters=self.max_iters, tol=self.tol)
+
+    @property
+    def n_experts(self) -> int:
+        return self.experts if self.mode == "moe" else 1
+
+
+class HardConstrainedFNO(torch.nn.Module):
+    """An FNO over ``(t, x)`` from the initial condition, with the physics as a soft loss only (``soft``)
+    or enforced through the constrained solve (``hc``, ``moe``).
+
+    ``forward(u0 (B, nx), generator=None) -> u (B, nt, nx)``; ``generator`` draws the constraint's
+    PDE points (fresh each call when ``None``). :attr:`last_info` holds the last solve's :class:`SolveInfo`.
+    """
+
+    def __init__(self, config: HardConstraintConfig):
+        super().__init__()
+        from sciml.operators.fno import FNO, FNOConfig
+
+        self.config = config
+        out = 1 if config.mode == "soft" else config.n_basis
+        self.fno = FNO(FNOConfig(in_channels=1, out_channels=out, n_dims=2, modes=config.modes, width=config.width,
+                                 n_layers=config.n_layers, padding=config.padding))
+        self.constraint = DiffusionSorptionConstraint(config.nx, config.nt, dict(config.pde_params))
+        self.options = SolveOptions(ridge=config.ridge, max_iters=config.max_iters, tol=config.tol)
+        self.last_info = SolveInfo()
+
+    def basis(self, u0: Tensor) -> Tensor:
+        c = self.config
+        if u0.ndim != 2 or u0.shape[1] != c.nx:
+            raise ConfigError(f"expected initial values of shape (batch, {c.nx}), got {tuple(u0.shape)}")
+        if not torch.isfinite(u0).all():
+            raise DataError("the initial values hold NaN or inf")
+        x = u0[:, None, None, :].expand(u0.shape[0], 1, c.nt, c.nx)
+        return self.fno(x)
+
+    def forward(self, u0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        c = self.config
+        basis = self.basis(u0)
+        if c.mode == "soft":
+            return basis[:, 0]
+        K, B = c.n_experts, u0.shape[0]
+        rank, world = distributed_world() if c.distributed else (0, 1)
+        if world > 1:
+            basis = _SumGradOverRanks.apply(basis)
+        windows = self.constraint.windows(basis, K)  # (B, K, N, nt, m + 2)
+        context = self.constraint.contexts(u0, K, c.points, generator)
+        local = expert_slice(K, rank, world) if world > 1 else slice(0, K)
+        win = windows[:, local]
+        kl = win.shape[1]
+        ctx = tuple(t[:, local].reshape(B * kl, *t.shape[2:]) for t in context)
+        info = SolveInfo()
+        w = constrained_coefficients(self.constraint.residual, win.reshape(B * kl, *win.shape[2:]), ctx,
+                                     self.options, info)
+        self.last_info = info
+        blocks = (w.view(B, kl, -1, 1, 1) * win[..., 1:-1]).sum(2)  # (B, kl, nt, m)
+        if world > 1:
+            blocks = _GatherExperts.apply(blocks, 1)
+        return blocks.permute(0, 2, 1, 3).reshape(B, c.nt, c.nx)
+
+    def physics_loss(self, u: Tensor, u0: Tensor) -> tuple[Tensor, dict[str, float]]:
+        """The training loss of all three modes (no data): the initial condition's relative error, the
+        two boundary residual norms and the mean squared PDE residual over the whole grid."""
+        r = self.constraint.field_residuals(u, u0)
+        ic = ((r["ic"].norm(dim=-1)) / u0.norm(dim=-1).clamp_min(1e-12)).mean()
+        bc = (r["left"].norm(dim=-1) + r["right"].norm(dim=-1)).mean()
+        pde = r["pde"].pow(2).mean()
+        loss = ic + bc + pde
+        return loss, {"ic": float(ic.detach()), "bc": float(bc.detach()), "pde": float(pde.detach())}

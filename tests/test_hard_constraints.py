@@ -1,0 +1,186 @@
+"""PI-HC / PI-HC-MoE: the Levenberg-Marquardt solve against scipy, the implicit gradient against finite
+differences (float64), experts over two gloo ranks against one process, bad input."""
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from sciml import ConfigError
+from sciml.pinn.hard_constraints import (ConstrainedSolveError, DiffusionSorptionConstraint, HardConstrainedFNO,
+                                         HardConstraintConfig, SolveInfo, SolveOptions, constrained_coefficients,
+                                         solve_coefficients)
+
+
+def _smooth_residual(u, target):
+    """A smooth nonlinear residual of a field (the layer is generic): u + u^3 / 2 - target, 0.1 sin(u)."""
+    z = u.reshape(-1)
+    return torch.cat([z + 0.5 * z**3 - target, 0.1 * torch.sin(z[:5])])
+
+
+def _toy(E=3, N=4, shape=(5, 6), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.randn(E, N, *shape, generator=g, dtype=torch.float64)
+    target = torch.randn(E, shape[0] * shape[1], generator=g, dtype=torch.float64)
+    return _smooth_residual, basis, (target,)
+
+
+def test_levenberg_marquardt_matches_scipy_least_squares():
+    from scipy.optimize import least_squares
+
+    res, basis, ctx = _toy()
+    opts = SolveOptions(ridge=1e-3, tol=1e-13, max_iters=200)
+    w, info = solve_coefficients(res, basis, ctx, opts)
+    assert info.unconverged == 0
+    for e in range(basis.shape[0]):
+        c = tuple(t[e] for t in ctx)
+
+        def fun(wv, e=e, c=c):
+            wt = torch.from_numpy(wv)
+            r = res(torch.tensordot(wt, basis[e], dims=1), *c)
+            return np.concatenate([r.numpy(), np.sqrt(opts.ridge) * wv])
+        def jac(wv, e=e, c=c):
+            wt = torch.from_numpy(wv)
+            J = torch.func.jacfwd(lambda v: res(torch.tensordot(v, basis[e], dims=1), *c))(wt).numpy()
+            return np.vstack([J, np.sqrt(opts.ridge) * np.eye(wv.size)])
+        ref = least_squares(fun, np.zeros(basis.shape[1]), jac=jac, xtol=1e-15, ftol=1e-15, gtol=1e-15, method="lm")
+        np.testing.assert_allclose(w[e].numpy(), ref.x, rtol=1e-5, atol=1e-7)  # MINPACK stops near round-off
+        J = jac(w[e].numpy())
+        assert np.abs(J.T @ fun(w[e].numpy())).max() < 1e-11  # ours is stationary (after the Newton polish)
+
+
+def test_implicit_gradient_equals_finite_differences():
+    res, basis, ctx = _toy(seed=1)
+    opts = SolveOptions(ridge=1e-3, tol=1e-14, max_iters=300)
+    g = torch.Generator().manual_seed(5)
+    weights = torch.randn(basis.shape[0], basis.shape[1], generator=g, dtype=torch.float64)
+    b = basis.clone().requires_grad_(True)
+    (constrained_coefficients(res, b, ctx, opts) * weights).sum().backward()
+    for _ in range(3):
+        v = torch.randn(basis.shape, generator=g, dtype=torch.float64)
+        eps = 1e-6
+        plus = (solve_coefficients(res, basis + eps * v, ctx, opts)[0] * weights).sum()
+        minus = (solve_coefficients(res, basis - eps * v, ctx, opts)[0] * weights).sum()
+        fd = float((plus - minus) / (2 * eps))
+        ad = float((b.grad * v).sum())
+        assert abs(fd - ad) <= 1e-6 * max(1.0, abs(fd)), (fd, ad)
+
+
+def test_the_solve_recovers_the_reference_solution_from_a_basis_that_holds_it():
+    # compatible data (u0 = 0 at x = 0 with u_left = 0), so the solution is smooth up to the boundaries
+    from sciml.data.pdes import diffusion_sorption as ds
+
+    bc_errors = []
+    for nx, nt in ((32, 21), (64, 41)):
+        x = ds.cell_centres(nx)
+        u0 = 0.1 * np.sin(np.pi * x) ** 2
+        params = {"u_left": 0.0}
+        truth = torch.from_numpy(ds.solve(u0, np.linspace(0, 500, nt), params))
+        con = DiffusionSorptionConstraint(nx, nt, params)
+        r = con.field_residuals(truth[None], torch.from_numpy(u0)[None])
+        bc_errors.append(max(float(r["left"].abs().max()), float(r["right"].abs().max())))
+        g = torch.Generator().manual_seed(0)
+        basis = torch.stack([truth, torch.rand(nt, nx, generator=g, dtype=torch.float64)])[None]
+        ctx = con.contexts(torch.from_numpy(u0)[None], 1, points=64, generator=g)
+        w, info = solve_coefficients(con.residual, con.windows(basis, 1)[:, 0], tuple(c[:, 0] for c in ctx),
+                                     SolveOptions(ridge=1e-10, tol=1e-14))
+        assert info.unconverged == 0
+        # the truth's discrete residual is the grid's truncation error, so w is (1, 0) up to it
+        assert abs(float(w[0, 0]) - 1) < 2e-3 and abs(float(w[0, 1])) < 1e-4, w
+    assert bc_errors[1] < bc_errors[0] / 3.5  # the extrapolated boundary rows are second order
+
+
+def test_experts_must_divide_the_grid_and_share_the_points():
+    with pytest.raises(ConfigError, match="experts do not divide the 30 cells"):
+        HardConstraintConfig(mode="moe", nx=30, experts=4, points=64)
+    with pytest.raises(ConfigError, match="cannot be shared equally by 4 experts"):
+        HardConstraintConfig(mode="moe", nx=32, experts=4, points=66)
+    with pytest.raises(ConfigError, match="unknown hard-constraint mode"):
+        HardConstraintConfig(mode="hard")
+    with pytest.raises(ConfigError, match="ridge must be a positive"):
+        SolveOptions(ridge=0.0)
+
+
+def test_nan_basis_is_refused_and_a_dependent_basis_is_reported_not_nan(caplog):
+    res, basis, ctx = _toy()
+    bad = basis.clone()
+    bad[0, 0, 2, 2] = float("nan")
+    with pytest.raises(ConstrainedSolveError, match="basis functions hold NaN"):
+        solve_coefficients(res, bad, ctx)
+    dependent = basis.clone()
+    dependent[:, 1] = dependent[:, 0]  # two equal basis functions: J^T J is singular, the ridge damps it
+    b = dependent.requires_grad_(True)
+    info = SolveInfo()
+    opts = SolveOptions(ridge=1e-8, max_condition=1e6)
+    with caplog.at_level("WARNING", logger="sciml.pinn.hard_constraints"):
+        w = constrained_coefficients(res, b, ctx, opts, info)
+        w.sum().backward()
+    assert torch.isfinite(w).all() and torch.isfinite(b.grad).all()
+    assert info.ill_conditioned > 0 and info.condition > 1e6
+    assert torch.allclose(w[:, 0], w[:, 1])  # the ridge splits the weight equally
+
+
+def _model(mode, **kw):
+    torch.manual_seed(0)
+    cfg = HardConstraintConfig(mode=mode, nx=16, nt=9, points=32, n_basis=4, width=6, n_layers=1, modes=3,
+                               experts=4, tol=1e-12, **kw)
+    return HardConstrainedFNO(cfg).double()
+
+
+def test_modes_give_fields_and_finite_gradients():
+    u0 = 0.1 * torch.rand(2, 16, dtype=torch.float64)
+    for mode in ("soft", "hc", "moe"):
+        model = _model(mode)
+        u = model(u0, torch.Generator().manual_seed(1))
+        assert u.shape == (2, 9, 16)
+        loss, parts = model.physics_loss(u, u0)
+        loss.backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads), mode
+        assert set(parts) == {"ic", "bc", "pde"}
+    with pytest.raises(ConfigError, match=r"shape \(batch, 16\)"):
+        _model("hc")(torch.zeros(2, 15, dtype=torch.float64))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank_main(rank, world, port, out):
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        model = _model("moe")
+        u0 = 0.1 * torch.rand(3, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        u = model(u0, torch.Generator().manual_seed(3))
+        model.physics_loss(u, u0)[0].backward()
+        grads = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+        if rank == 0:
+            torch.save({"u": u.detach(), "grads": grads}, out)
+        else:
+            torch.save({"u": u.detach(), "grads": grads}, out + ".1")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_experts_over_two_gloo_ranks_equal_one_process(tmp_path):
+    import torch.multiprocessing as mp
+
+    out = str(tmp_path / "dist.pt")
+    mp.spawn(_rank_main, args=(2, _free_port(), out), nprocs=2, join=True)
+    model = _model("moe")
+    u0 = 0.1 * torch.rand(3, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    u = model(u0, torch.Generator().manual_seed(3))
+    model.physics_loss(u, u0)[0].backward()
+    grads = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    for path in (out, out + ".1"):
+        got = torch.load(path)
+        assert torch.allclose(got["u"], u.detach(), rtol=1e-6, atol=1e-9)
+        assert torch.allclose(got["grads"], grads, rtol=1e-6, atol=1e-9)
