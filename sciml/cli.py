@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n-test", type=int, default=None, help="samples per test set (default: the demo's)")
 
     bench = sub.add_parser("bench", help="run a benchmark suite and write JSON")
-    bench.add_argument("suite", help="suite name: foundation, linalg, data, datasets, fno, precond, precond-ood, pinn, wos, teng, graph")
+    bench.add_argument("suite", help="suite name: foundation, linalg, data, datasets, fno, precond, precond-ood, pinn, wos, teng, graph, hard-constraints")
     bench.add_argument("--out", required=True, type=Path)
     bench.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run of the suite)")
     bench.add_argument("--force", action="store_true", help="overwrite an existing --out file")

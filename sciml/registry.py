@@ -57,6 +57,7 @@ EXPERIMENTS: dict[str, str] = {
     "cgs-porous-flow": "sciml.experiments.cgs:POROUS",
     "cgs-mdp-value": "sciml.experiments.cgs:MDP_VALUE",
     "gnn-bvp-shapes": "sciml.experiments.gnn_bvp:SHAPES_EXPERIMENT",
+    "hc-diffusion-sorption": "sciml.experiments.hard_constraints:HC_DIFFUSION_SORPTION",
 }
 
 

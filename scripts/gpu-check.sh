@@ -29,7 +29,7 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" 
   || { echo "CUDA tests: FAILED"; status=1; }
 tail -5 "$OUT/cuda-tests.txt"
 # 2. the CUDA paths of the experiments and of sciml solve / predict
-for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers mppde-e1 mppde-wave cgs-porous-flow gnn-bvp-shapes; do
+for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers mppde-e1 mppde-wave cgs-porous-flow gnn-bvp-shapes hc-diffusion-sorption; do
   timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
     > "$OUT/reproduce-$e.log" 2>&1 && echo "reproduce $e: ok" || { echo "reproduce $e: FAILED"; status=1; }
 done
@@ -60,6 +60,9 @@ timeout 300 python3 -m sciml bench graph --out "$OUT/bench-graph.json" --force >
 # TENG seconds per step at 128^2 collocation points on the device (goal on the CPU: <= 10 s; authors ~33 s on a CPU)
 timeout 300 python3 -m sciml bench teng --out "$OUT/bench-teng.json" --force > "$OUT/bench-teng.log" 2>&1 \
   && echo "bench teng: ok" || { echo "bench teng: FAILED"; status=1; }
+# PI-HC against PI-HC-MoE seconds per training step at equal points (K = 1, 2, 4, 8 experts) on the device
+timeout 300 python3 -m sciml bench hard-constraints --out "$OUT/bench-hard-constraints.json" --force \
+  > "$OUT/bench-hard-constraints.log" 2>&1 && echo "bench hard-constraints: ok" || { echo "bench hard-constraints: FAILED"; status=1; }
 # 4. SDGD per-step time and peak allocation at the paper's sizes (its table: A100, 55.6 / 3.7 / 1.85 / 0.23 it/s)
 timeout 300 python3 - <<'PY' 2>&1 | tee "$OUT/sdgd-cuda.txt"
 import json

@@ -18,7 +18,8 @@ from sciml.io import write_json
 
 __all__ = ["run_suite", "SUITES", "machine", "best_time"]
 
-SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood", "pinn", "wos", "teng", "graph")
+SUITES = ("foundation", "linalg", "data", "datasets", "fno", "precond", "precond-ood", "pinn", "wos", "teng", "graph",
+          "hard-constraints")
 
 
 def best_time(fn, repeats: int, device="cpu", *, warmup: bool = False) -> tuple[float, Any]:

@@ -541,6 +541,10 @@ class HardConstrainedFNO(torch.nn.Module):
         self.options = SolveOptions(ridge=config.ridge, max_iters=config.max_iters, tol=config.tol)
         self.last_info = SolveInfo()
 
+    def weights(self) -> dict[str, Tensor]:
+        """The state dict without neuraloperator's pickled metadata (weights-only loadable)."""
+        return {k: v for k, v in self.state_dict().items() if isinstance(v, Tensor)}
+
     def basis(self, u0: Tensor) -> Tensor:
         c = self.config
         if u0.ndim != 2 or u0.shape[1] != c.nx:
@@ -551,10 +555,15 @@ class HardConstrainedFNO(torch.nn.Module):
         return self.fno(x)
 
     def forward(self, u0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.fields(u0, generator)[0]
+
+    def fields(self, u0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+        """``(u (B, nt, nx), expert fields (B, K, nt, nx / K + 2) or None)``: each expert's combination on its
+        block and the halo cell either side (its own coefficients), for the loss of :meth:`physics_loss`."""
         c = self.config
         basis = self.basis(u0)
         if c.mode == "soft":
-            return basis[:, 0]
+            return basis[:, 0], None
         K, B = c.n_experts, u0.shape[0]
         rank, world = distributed_world() if c.distributed else (0, 1)
         if world > 1:
@@ -569,17 +578,27 @@ class HardConstrainedFNO(torch.nn.Module):
         w = constrained_coefficients(self.constraint.residual, win.reshape(B * kl, *win.shape[2:]), ctx,
                                      self.options, info)
         self.last_info = info
-        blocks = (w.view(B, kl, -1, 1, 1) * win[..., 1:-1]).sum(2)  # (B, kl, nt, m)
+        experts = (w.view(B, kl, -1, 1, 1) * win).sum(2)  # (B, kl, nt, m + 2)
         if world > 1:
-            blocks = _GatherExperts.apply(blocks, 1)
-        return blocks.permute(0, 2, 1, 3).reshape(B, c.nt, c.nx)
+            experts = _GatherExperts.apply(experts, 1)
+        u = experts[..., 1:-1].permute(0, 2, 1, 3).reshape(B, c.nt, c.nx)
+        return u, experts
 
-    def physics_loss(self, u: Tensor, u0: Tensor) -> tuple[Tensor, dict[str, float]]:
+    def physics_loss(self, u: Tensor, u0: Tensor, experts: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         """The training loss of all three modes (no data): the initial condition's relative error, the
-        two boundary residual norms and the mean squared PDE residual over the whole grid."""
+        two boundary residual norms and the mean squared PDE residual over the grid.
+
+        With ``experts`` (from :meth:`fields`) the PDE residual of a block's cells is that of its expert's
+        own field, so the jumps between experts (no interface condition, as in the paper) do not enter
+        difference quotients; with one expert this is the residual of ``u``."""
         r = self.constraint.field_residuals(u, u0)
-        ic = ((r["ic"].norm(dim=-1)) / u0.norm(dim=-1).clamp_min(1e-12)).mean()
+        if experts is not None:
+            pde = self.constraint.pde_field(experts)  # (B, K, nt, m): global cells k m .. (k + 1) m - 1
+            pde = pde.permute(0, 2, 1, 3).reshape(u.shape[0], u.shape[1], -1)[..., 1:-1]
+        else:
+            pde = r["pde"]
+        ic = (r["ic"].norm(dim=-1) / u0.norm(dim=-1).clamp_min(1e-12)).mean()
         bc = (r["left"].norm(dim=-1) + r["right"].norm(dim=-1)).mean()
-        pde = r["pde"].pow(2).mean()
+        pde = pde.pow(2).mean()
         loss = ic + bc + pde
         return loss, {"ic": float(ic.detach()), "bc": float(bc.detach()), "pde": float(pde.detach())}
