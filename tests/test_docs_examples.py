@@ -32,7 +32,8 @@ def test_using_models_examples_run(tmp_path, monkeypatch, one_thread):
     assert len(os.listdir(tmp_path / "heat-vtk")) == 8
 
 
-@pytest.mark.parametrize("page", ["pinn.md", "geometry.md", "wos.md", "teng.md", "graph-solvers.md", "hard-constraints.md"])
+@pytest.mark.parametrize("page", ["pinn.md", "geometry.md", "wos.md", "teng.md", "graph-solvers.md", "hard-constraints.md",
+                                  "metalic.md"])
 def test_method_pages_python_examples_run(page, tmp_path, monkeypatch, one_thread):
     blocks = _run_python_blocks(DOC.parent / page, tmp_path, monkeypatch)
     assert blocks, f"{page} has no python example"
