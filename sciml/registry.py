@@ -58,6 +58,7 @@ EXPERIMENTS: dict[str, str] = {
     "cgs-mdp-value": "sciml.experiments.cgs:MDP_VALUE",
     "gnn-bvp-shapes": "sciml.experiments.gnn_bvp:SHAPES_EXPERIMENT",
     "hc-diffusion-sorption": "sciml.experiments.hard_constraints:HC_DIFFUSION_SORPTION",
+    "hc-navier-stokes": "sciml.experiments.hard_constraints:HC_NAVIER_STOKES",
     "metalic": "sciml.experiments.metalic:EXPERIMENT",
 }
 

@@ -232,3 +232,46 @@ def test_interrupted_training_resumes_to_the_uninterrupted_weights(tmp_path, mon
     assert state["step"] == 4 and not (tmp_path / "resumed" / "checkpoint.pt").exists()
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_navier_stokes_rows_of_the_reference_solution_shrink_with_the_time_step():
+    # on the solver's own grid the rows of the true solution are its time-difference error plus a floor
+    # from the solver's 2/3 dealiasing of u . grad w (the rows take the product pointwise)
+    from sciml.data.pdes import navier_stokes as ns
+    from sciml.pinn.hard_constraints import NavierStokesConstraint
+
+    params = ns.check_params(64, {"nu": 1e-3, "T": 1.0, "record_every": 1 / 32, "fine": 64})
+    w = torch.from_numpy(next(ns.generate(1, 64, seed=0, params=params))["tensor"][0]).double()  # (33, 64, 64)
+    rms = []
+    for stride in (4, 2, 1):
+        sub = w[::stride]
+        con = NavierStokesConstraint(64, sub.shape[0], 1e-3, 1.0)
+        rms.append(float(con.pde_field(sub).pow(2).mean().sqrt()))
+    scale = float(NavierStokesConstraint(64, 33, 1e-3, 1.0)._w_tau(w).pow(2).mean().sqrt())
+    assert rms[1] < rms[0] / 1.8 and rms[2] < rms[1] / 1.8, rms
+    assert rms[2] < 0.05 * scale, (rms, scale)
+
+
+def test_navier_stokes_experts_must_tile_the_grid():
+    from sciml.pinn.hard_constraints import HardConstrainedNS, NavierStokesHCConfig
+
+    with pytest.raises(ConfigError, match="do not tile the 16 x 16 grid"):
+        NavierStokesHCConfig(mode="moe", n=16, experts=3, points=30)
+    model = HardConstrainedNS(NavierStokesHCConfig(mode="moe", n=8, nt=5, experts=4, points=16, n_basis=3, width=4,
+                                                   modes=2, n_layers=1)).double()
+    w0 = torch.randn(2, 8, 8, dtype=torch.float64)
+    w, experts = model.fields(w0, torch.Generator().manual_seed(0))
+    assert w.shape == (2, 5, 8, 8) and torch.allclose(w[:, 0], w0)  # the initial condition is exact
+    model.physics_loss(w, w0, experts)[0].backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ConfigError, match=r"shape \(batch, 8, 8\)"):
+        model(torch.zeros(2, 8, 9, dtype=torch.float64))
+
+
+def test_hc_navier_stokes_runs_at_smoke_scale(tmp_path):
+    from sciml.experiments import run_experiment
+
+    results = run_experiment("hc-navier-stokes", tmp_path / "run", scale="smoke")
+    assert list(results["rows"]) == ["soft", "hc", "moe"]
+    assert results["ranks_check"]["rel_l2_difference"] < 1e-6
+    assert "| PI-HC-MoE |" in (tmp_path / "run" / "report.md").read_text()

@@ -38,7 +38,8 @@ from torch import Tensor
 from sciml._errors import ConfigError, DataError
 
 __all__ = ["SolveOptions", "SolveInfo", "solve_coefficients", "constrained_coefficients", "expert_slice",
-           "DiffusionSorptionConstraint", "ConstrainedSolveError"]
+           "DiffusionSorptionConstraint", "ConstrainedSolveError", "HardConstraintConfig", "HardConstrainedFNO",
+           "NavierStokesConstraint", "NavierStokesHCConfig", "HardConstrainedNS", "MODES"]
 
 log = logging.getLogger("sciml.pinn.hard_constraints")
 
@@ -602,3 +603,210 @@ class HardConstrainedFNO(torch.nn.Module):
         pde = pde.pow(2).mean()
         loss = ic + bc + pde
         return loss, {"ic": float(ic.detach()), "bc": float(bc.detach()), "pde": float(pde.detach())}
+
+
+# ----------------------------------------------------------------------------------- Navier-Stokes (vorticity)
+
+
+class NavierStokesConstraint:
+    """The discrete vorticity equation ``w_t + u . grad w = nu Lap w + f`` on the unit torus, on the data's
+    grid ``(nt, n, n)`` (``x_i = i / n``; times ``t_k = k T / (nt - 1)``), with ``u = psi_y``,
+    ``v = -psi_x``, ``-Lap psi = w`` and the FNO forcing ``0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))``.
+
+    Space derivatives are spectral (exact on the grid), the time derivative second-order differences (as
+    :class:`DiffusionSorptionConstraint`); the row is ``w_tau + T (u w_x + v w_y - nu Lap w - f)``. The initial
+    condition and periodicity are built into the ansatz ``w = w0 + tau sum_i c_i (b_i - mean b_i)`` (zero-mean
+    vorticity at every time), so the only rows are the PDE's at sampled points. Experts: ``K = s^2`` square
+    blocks of ``n / s`` points per side; each expert's field is global (spectral derivatives need all of it),
+    its rows those of its block."""
+
+    def __init__(self, n: int, nt: int, nu: float, T: float):
+        if n < 4 or nt < 3:
+            raise ConfigError(f"the Navier-Stokes constraint needs n >= 4 and nt >= 3, got n={n}, nt={nt}")
+        if not (nu > 0 and T > 0):
+            raise ConfigError(f"nu and T must be positive, got nu={nu}, T={T}")
+        self.n, self.nt, self.nu, self.T, self.dtau = n, nt, float(nu), float(T), 1.0 / (nt - 1)
+        freq = torch.fft.fftfreq(n, d=1.0 / n, dtype=torch.float64)
+        rfreq = torch.fft.rfftfreq(n, d=1.0 / n, dtype=torch.float64)
+        kx, ky = torch.meshgrid(2 * math.pi * freq, 2 * math.pi * rfreq, indexing="ij")
+        k2 = kx**2 + ky**2
+        inv = torch.where(k2 > 0, 1.0 / k2.clamp_min(1e-30), torch.zeros_like(k2))
+        self._ops = torch.stack([1j * ky * inv, -1j * kx * inv, 1j * kx + 0 * k2, 1j * ky + 0 * k2, -k2 + 0j])
+        x = torch.arange(n, dtype=torch.float64) / n
+        gx, gy = torch.meshgrid(x, x, indexing="ij")
+        self.forcing = 0.1 * (torch.sin(2 * math.pi * (gx + gy)) + torch.cos(2 * math.pi * (gx + gy)))
+
+    def _w_tau(self, w: Tensor) -> Tensor:
+        d = self.dtau
+        first = (-3 * w[..., 0:1, :, :] + 4 * w[..., 1:2, :, :] - w[..., 2:3, :, :]) / (2 * d)
+        mid = (w[..., 2:, :, :] - w[..., :-2, :, :]) / (2 * d)
+        last = (3 * w[..., -1:, :, :] - 4 * w[..., -2:-1, :, :] + w[..., -3:-2, :, :]) / (2 * d)
+        return torch.cat([first, mid, last], dim=-3)
+
+    def features(self, w: Tensor) -> Tensor:
+        """``(w_tau, u, v, w_x, w_y, Lap w)`` of ``w (..., nt, n, n)``: ``(..., 6, nt, n, n)``, linear in ``w``."""
+        ops = self._ops.to(w.device)
+        wh = torch.fft.rfft2(w)
+        spatial = [torch.fft.irfft2(op * wh, s=w.shape[-2:]) for op in ops]
+        return torch.stack([self._w_tau(w), *spatial], dim=-4)
+
+    def pointwise(self, z: Tensor, offset: Tensor, f: Tensor) -> Tensor:
+        """The PDE rows from features ``z + offset`` (``(6, P)`` each) and the forcing ``f (P,)``."""
+        wt, u, v, wx, wy, lap = (z + offset).unbind(0)
+        return wt + self.T * (u * wx + v * wy - self.nu * lap - f)
+
+    def pde_field(self, w: Tensor) -> Tensor:
+        """The residual at every grid point of ``w (..., nt, n, n)``."""
+        wt, u, v, wx, wy, lap = self.features(w).unbind(-4)
+        f = self.forcing.to(device=w.device, dtype=w.dtype)
+        return wt + self.T * (u * wx + v * wy - self.nu * lap - f)
+
+    def check_experts(self, n_experts: int) -> int:
+        side = math.isqrt(n_experts)
+        if n_experts < 1 or side * side != n_experts or self.n % side or self.n // side < 2:
+            raise ConfigError(f"{n_experts} experts do not tile the {self.n} x {self.n} grid into equal square blocks; "
+                              f"choose a square number whose root divides {self.n}")
+        return side
+
+    def masks(self, n_experts: int) -> Tensor:
+        """``(K, n, n)`` 0/1 indicators of the experts' blocks (row-major over the blocks)."""
+        side = self.check_experts(n_experts)
+        m = self.n // side
+        block = (torch.arange(self.n) // m)
+        owner = block[:, None] * side + block[None, :]
+        return (owner[None] == torch.arange(n_experts)[:, None, None]).to(torch.float64)
+
+    def contexts(self, w0: Tensor, n_experts: int, points: int, generator: torch.Generator | None = None
+                 ) -> tuple[Tensor, ...]:
+        """Per sample and expert: sampled flat indices ``(P,)`` into ``(nt, n, n)`` within its block, and
+        ``w0 (n, n)`` (the ansatz's offset)."""
+        if points % n_experts:
+            raise ConfigError(f"{points} PDE points cannot be shared equally by {n_experts} experts")
+        per = points // n_experts
+        masks = self.masks(n_experts).bool()  # (K, n, n)
+        allowed = masks[:, None].expand(n_experts, self.nt, self.n, self.n).reshape(n_experts, -1)
+        if per > int(allowed.sum(-1).min()):
+            raise ConfigError(f"{per} PDE points per expert exceed the {int(allowed.sum(-1).min())} points of a block")
+        B = w0.shape[0]
+        keys = torch.rand(B, n_experts, allowed.shape[1], generator=generator)
+        keys = torch.where(allowed, keys, torch.full_like(keys, 2.0))
+        idx = keys.argsort(dim=-1)[..., :per].to(w0.device)
+        return idx, w0[:, None].expand(B, n_experts, self.n, self.n)
+
+
+
+@dataclass(frozen=True)
+class NavierStokesHCConfig:
+    """Configuration of :class:`HardConstrainedNS` (as :class:`HardConstraintConfig`; ``experts`` a square
+    number, the blocks ``sqrt(K) x sqrt(K)`` over space; ``n`` the grid side, ``nt`` the stored times)."""
+
+    mode: str = "moe"
+    n: int = 32
+    nt: int = 33
+    nu: float = 1e-4
+    T: float = 5.0
+    n_basis: int = 16
+    experts: int = 4
+    points: int = 2048
+    width: int = 16
+    modes: int = 8
+    n_layers: int = 4
+    padding: float = 0.0
+    ridge: float = 1e-4
+    max_iters: int = 30
+    tol: float = 1e-9
+    distributed: bool = True
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.n_basis < 1 or self.points < 1:
+            raise ConfigError("n_basis and points must be at least 1")
+        if self.mode == "moe":
+            NavierStokesConstraint(self.n, self.nt, self.nu, self.T).check_experts(self.experts)
+        if self.mode != "soft" and self.points % self.n_experts:
+            raise ConfigError(f"{self.points} PDE points cannot be shared equally by {self.n_experts} experts")
+        SolveOptions(ridge=self.ridge, max_iters=self.max_iters, tol=self.tol)
+
+    @property
+    def n_experts(self) -> int:
+        return self.experts if self.mode == "moe" else 1
+
+
+class HardConstrainedNS(torch.nn.Module):
+    """An FNO over ``(t, x, y)`` from ``w0``, with the ansatz ``w = w0 + tau sum_i c_i (b_i - mean b_i)``:
+    ``soft`` (one output, ``c = 1``, the PDE in the loss only), ``hc`` / ``moe`` (coefficients from the
+    constrained solve, per expert). ``fields(w0 (B, n, n))`` -> ``(w (B, nt, n, n), experts (B, K, nt, n, n))``."""
+
+    def __init__(self, config: NavierStokesHCConfig):
+        super().__init__()
+        from sciml.operators.fno import FNO, FNOConfig
+
+        self.config = config
+        out = 1 if config.mode == "soft" else config.n_basis
+        self.fno = FNO(FNOConfig(in_channels=1, out_channels=out, n_dims=3, modes=config.modes, width=config.width,
+                                 n_layers=config.n_layers, padding=config.padding))
+        self.constraint = NavierStokesConstraint(config.n, config.nt, config.nu, config.T)
+        self.options = SolveOptions(ridge=config.ridge, max_iters=config.max_iters, tol=config.tol)
+        self.last_info = SolveInfo()
+
+    def weights(self) -> dict[str, Tensor]:
+        return {k: v for k, v in self.state_dict().items() if isinstance(v, Tensor)}
+
+    def basis(self, w0: Tensor) -> Tensor:
+        c = self.config
+        if w0.ndim != 3 or w0.shape[1:] != (c.n, c.n):
+            raise ConfigError(f"expected initial vorticity of shape (batch, {c.n}, {c.n}), got {tuple(w0.shape)}")
+        if not torch.isfinite(w0).all():
+            raise DataError("the initial vorticity holds NaN or inf")
+        b = self.fno(w0[:, None, None].expand(w0.shape[0], 1, c.nt, c.n, c.n))
+        tau = torch.linspace(0, 1, c.nt, device=b.device, dtype=b.dtype).view(1, 1, -1, 1, 1)
+        return tau * (b - b.mean(dim=(-2, -1), keepdim=True))
+
+    def forward(self, w0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.fields(w0, generator)[0]
+
+    def fields(self, w0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+        c = self.config
+        basis = self.basis(w0)  # (B, N, nt, n, n)
+        if c.mode == "soft":
+            return w0[:, None] + basis[:, 0], None
+        K, B = c.n_experts, w0.shape[0]
+        rank, world = distributed_world() if c.distributed else (0, 1)
+        if world > 1:
+            basis = _SumGradOverRanks.apply(basis)
+        idx, _ = self.constraint.contexts(w0, K, c.points, generator)
+        local = expert_slice(K, rank, world) if world > 1 else slice(0, K)
+        idx = idx[:, local]  # (B, kl, P)
+        kl, P = idx.shape[1], idx.shape[2]
+        # the solve works on the basis's features at the sampled points: the spectral derivatives are linear,
+        # taken once per basis function here (autograd carries the implicit gradient back through them)
+        con = self.constraint
+        feats = con.features(basis).flatten(-3)  # (B, N, 6, nt n n)
+        gather = idx[:, :, None, None, :].expand(B, kl, feats.shape[1], feats.shape[2], P)
+        lifted = feats[:, None].expand(B, kl, *feats.shape[1:]).gather(-1, gather)  # (B, kl, N, 6, P)
+        f0 = con.features(w0[:, None].expand(B, c.nt, c.n, c.n)).flatten(-3).detach()  # (B, 6, nt n n)
+        offset = f0[:, None].expand(B, kl, *f0.shape[1:]).gather(-1, idx[:, :, None, :].expand(B, kl, 6, P))
+        force = con.forcing.to(device=w0.device, dtype=w0.dtype).reshape(-1)
+        force = force.repeat(c.nt)[idx]  # (B, kl, P)
+        ctx = (offset.reshape(B * kl, 6, P), force.reshape(B * kl, P))
+        info = SolveInfo()
+        w = constrained_coefficients(con.pointwise, lifted.reshape(B * kl, *lifted.shape[2:]), ctx, self.options, info)
+        self.last_info = info
+        win = basis[:, None].expand(B, K, *basis.shape[1:])[:, local]
+        experts = w0[:, None, None] + (w.view(B, kl, -1, 1, 1, 1) * win).sum(2)  # (B, kl, nt, n, n)
+        if world > 1:
+            experts = _GatherExperts.apply(experts, 1)
+        masks = self.constraint.masks(K).to(device=w0.device, dtype=w0.dtype)  # (K, n, n)
+        return (experts * masks[None, :, None]).sum(1), experts
+
+    def physics_loss(self, w: Tensor, w0: Tensor, experts: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        """Mean squared PDE residual over the grid (the authors' NS loss); with ``experts`` each block's
+        residual is its expert's own."""
+        if experts is None:
+            r = self.constraint.pde_field(w)
+        else:
+            masks = self.constraint.masks(experts.shape[1]).to(device=w.device, dtype=w.dtype)
+            r = (self.constraint.pde_field(experts) * masks[None, :, None]).sum(1)
+        pde = r.pow(2).mean()
+        return pde, {"pde": float(pde.detach())}
