@@ -45,12 +45,7 @@ def _model_config(config: dict[str, Any], mode: str, nx: int, nt: int):
     return HardConstraintConfig(mode=mode, nx=nx, nt=nt, n_basis=m["n_basis"], experts=m["experts"],
                                 points=m["points"], width=m["width"], modes=m["modes"], n_layers=m["n_layers"],
                                 padding=m["padding"], ridge=m["ridge"], max_iters=m["max_iters"], tol=m["tol"],
-                                pde_params=tuple(sorted(_pde_params(config).items())))
-
-
-def _pde_params(config: dict[str, Any]) -> dict[str, Any]:
-    d = config["data"]
-    return {"nt": d["nt"], "T": d["T"]}
+                                T=config["data"]["T"])
 
 
 def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: str = "cpu") -> dict[str, Any]:
@@ -152,7 +147,6 @@ def _load(path: Path, device: str = "cpu"):
     if saved.get("kind") == "HardConstrainedNS":
         model = hc.HardConstrainedNS(hc.NavierStokesHCConfig(**cfg))
     else:
-        cfg["pde_params"] = tuple(tuple(p) for p in cfg["pde_params"])
         model = hc.HardConstrainedFNO(hc.HardConstraintConfig(**cfg))
     model = model.to(device)
     model.load_state_dict(saved["model"])

@@ -37,8 +37,6 @@ def _config(c: dict[str, Any]):
 
 
 def _family_run(name: str, c: dict[str, Any], cfg, log) -> dict[str, Any]:
-    import torch
-
     from sciml.pinn.metalic import Bandit, all_arms, arm_from_terms, resolve_family, terms_from_arm, train_xpinn
 
     fam = resolve_family(name)

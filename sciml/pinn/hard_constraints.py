@@ -468,6 +468,7 @@ class DiffusionSorptionConstraint:
 
 
 MODES = ("soft", "hc", "moe")
+_CONSTRAINT_KEYS = ("D", "phi", "rho_s", "k", "n_f", "eps", "T", "u_left")
 
 
 @dataclass(frozen=True)
@@ -478,7 +479,7 @@ class HardConstraintConfig:
     ----------
     mode : ``soft`` (the FNO's one output is the prediction; physics only in the loss), ``hc`` (one
         constrained solve per sample), ``moe`` (``experts`` constrained solves per sample)
-    nx, nt : the grid (cells, stored times)
+    nx, nt : the grid (cells, stored times); 0: from the training data (``sciml train pi-hc``)
     n_basis : basis functions the FNO outputs (the paper's 16)
     experts : blocks of the space axis in ``moe`` mode (must divide ``nx``)
     points : PDE points of the constraint per sample, shared equally by the experts (equal points in
@@ -486,12 +487,13 @@ class HardConstraintConfig:
     width, modes, n_layers, padding : the FNO over ``(t, x)`` (:class:`sciml.operators.fno.FNOConfig`)
     ridge, max_iters, tol : :class:`SolveOptions`
     distributed : split the experts over the ranks of an initialised torch.distributed group
-    pde_params : diffusion-sorption parameters other than the defaults, as ``((key, value), ...)``
+    D, phi, rho_s, k, n_f, eps, T, u_left : the diffusion-sorption coefficients (PDEBench's by default; ``sciml
+        train pi-hc`` takes them from the store)
     """
 
     mode: str = "moe"
-    nx: int = 64
-    nt: int = 51
+    nx: int = 0
+    nt: int = 0
     n_basis: int = 16
     experts: int = 4
     points: int = 1024
@@ -503,14 +505,21 @@ class HardConstraintConfig:
     max_iters: int = 30
     tol: float = 1e-9
     distributed: bool = True
-    pde_params: tuple = ()
+    D: float = 5e-4
+    phi: float = 0.29
+    rho_s: float = 2880.0
+    k: float = 3.5e-4
+    n_f: float = 0.874
+    eps: float = 1e-6
+    T: float = 500.0
+    u_left: float = 1.0
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
         if self.n_basis < 1 or self.points < 1:
             raise ConfigError("n_basis and points must be at least 1")
-        if self.mode == "moe" and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
+        if self.mode == "moe" and self.nx and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
             raise ConfigError(f"{self.experts} experts do not divide the {self.nx} cells of the grid into equal "
                               f"blocks of at least 2 cells; choose a divisor of {self.nx}")
         if self.mode != "soft" and self.points % self.n_experts:
@@ -534,11 +543,15 @@ class HardConstrainedFNO(torch.nn.Module):
         super().__init__()
         from sciml.operators.fno import FNO, FNOConfig
 
+        if config.nx < 4 or config.nt < 3:
+            raise ConfigError(f"HardConstrainedFNO needs the grid: nx >= 4 cells and nt >= 3 times (the trainer fills "
+                              f"them from the data), got nx={config.nx}, nt={config.nt}")
         self.config = config
         out = 1 if config.mode == "soft" else config.n_basis
         self.fno = FNO(FNOConfig(in_channels=1, out_channels=out, n_dims=2, modes=config.modes, width=config.width,
                                  n_layers=config.n_layers, padding=config.padding))
-        self.constraint = DiffusionSorptionConstraint(config.nx, config.nt, dict(config.pde_params))
+        self.constraint = DiffusionSorptionConstraint(config.nx, config.nt,
+                                                      {key: getattr(config, key) for key in _CONSTRAINT_KEYS})
         self.options = SolveOptions(ridge=config.ridge, max_iters=config.max_iters, tol=config.tol)
         self.last_info = SolveInfo()
 
@@ -810,3 +823,144 @@ class HardConstrainedNS(torch.nn.Module):
             r = (self.constraint.pde_field(experts) * masks[None, :, None]).sum(1)
         pde = r.pow(2).mean()
         return pde, {"pde": float(pde.detach())}
+
+
+# ---------------------------------------------------------------------- the pi-hc model kind (sciml train)
+
+
+PAPER = ("Chalapathi, Du, Krishnapriyan: Scaling physics-informed hard constraints with mixture-of-experts, "
+         "arXiv 2402.13412")
+
+
+def _trajectories(path: Any):
+    from sciml.data.trajectories import TrajectoryDataset
+
+    return TrajectoryDataset(path)
+
+
+def _check_store(config: HardConstraintConfig, data: Any, what: str) -> None:
+    if data.pde != "diffusion-sorption":
+        raise DataError(f"{data.path} holds {data.pde or 'unknown'} trajectories; pi-hc is {what} diffusion-sorption "
+                        f"stores (sciml data generate diffusion-sorption)")
+    if len(data.spatial) != 1 or data.channels != 1:
+        raise DataError(f"{data.path}: expected one field on a 1-D grid, got {data.channels} channel(s) on "
+                        f"{data.spatial}")
+    if config.nx and (data.spatial[0], data.n_times) != (config.nx, config.nt):
+        raise DataError(f"{data.path} has {data.spatial[0]} cells x {data.n_times} times; the model was built for "
+                        f"{config.nx} x {config.nt} (the constraint's differences are tied to the grid)")
+
+
+def complete_config(config: HardConstraintConfig, data: Any) -> HardConstraintConfig:
+    """``nx``, ``nt`` and the PDE's coefficients from the store (its generator's parameters)."""
+    import json
+    from dataclasses import replace
+
+    _check_store(replace(config, nx=0), data, "trained on")
+    params = data.attrs.get("params", "{}")
+    params = json.loads(params) if isinstance(params, str) else dict(params)
+    pde = {key: float(params[key]) for key in _CONSTRAINT_KEYS if key in params}
+    return replace(config, nx=data.spatial[0], nt=data.n_times, distributed=False, **pde)
+
+
+class ConstrainedTraining:
+    """``sciml train pi-hc``: the physics loss of :meth:`HardConstrainedFNO.physics_loss` on the initial
+    conditions of the batch (the trajectories' later frames are not used), fresh PDE points each step."""
+
+    metric = "rel_l2"
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def _module(self) -> HardConstrainedFNO:
+        return getattr(self.model, "module", self.model)
+
+    def step(self, batch: Tensor) -> dict[str, Tensor]:
+        u0 = batch[:, 0, 0]
+        module = self._module()
+        u, experts = module.fields(u0) if self.model is module else (self.model(u0), None)
+        loss, _ = module.physics_loss(u, u0, experts)
+        return {"loss": loss}
+
+    @torch.no_grad()
+    def evaluate(self, batch: Tensor) -> dict[str, Tensor]:
+        from sciml.train.losses import nrmse, relative_lp, rmse
+
+        truth = batch[:, :, 0]
+        pred = self.model(batch[:, 0, 0])
+        return {"rel_l2": relative_lp(pred, truth, reduction="sum"), "nrmse": nrmse(pred, truth, reduction="sum"),
+                "rmse": rmse(pred, truth, reduction="sum")}
+
+
+def _prepare(model: torch.nn.Module, data: Any) -> None:
+    """Nothing to fit: the physics loss needs no normalisation."""
+
+
+def _inference():
+    from sciml.operators.inference import RolloutInference
+    from sciml.train.inference import SampleBatch
+
+    class ConstrainedInference(RolloutInference):
+        """``pi-hc``: every frame after the first from the initial condition, the constraint solved at
+        test time (points from a fixed seed, so a file's predictions are reproducible)."""
+
+        natural_input = "u0 (batch, nx) initial values at the cell centres -> u (batch, nt, nx)"
+
+        def open(self, path, model, metadata):
+            data = _trajectories(path)
+            _check_store(model.config, data, "evaluated on")
+            return data
+
+        def _window(self, model):
+            return 0, 1, model.config.nt
+
+        def prediction_attrs(self, model, data):
+            import json
+
+            return {"predicted_frames": json.dumps([1, data.n_times]),
+                    "prediction_note": "frames 1.. from the initial condition (frame 0, copied)"}
+
+        @torch.no_grad()
+        def predict_samples(self, model, data, indices, device):
+            import numpy as np
+
+            trajectories = data.read(indices)  # (B, nt, 1, nx)
+            model = model.to(device)
+            dtype = next(model.parameters()).dtype
+            u = model(trajectories[:, 0, 0].to(device, dtype), generator=torch.Generator().manual_seed(0))
+            pred = trajectories.clone()
+            pred[:, 1:, 0] = u[:, 1:].to("cpu", pred.dtype)
+            pred = pred[:, :, 0] if not data.has_channel_axis else pred
+            target = trajectories[:, :, 0] if not data.has_channel_axis else trajectories
+            mask = np.zeros(pred.shape, dtype=bool)
+            mask[:, 1:] = True
+            return SampleBatch(indices, pred.double().numpy(), target.double().numpy(), mask=mask)
+
+        @torch.no_grad()
+        def predict(self, model, u0):
+            parameter = next(model.parameters())
+            u0 = torch.as_tensor(u0)
+            if u0.ndim == 1:
+                return self.predict(model, u0[None])[0]
+            return model(u0.to(parameter.device, parameter.dtype), generator=torch.Generator().manual_seed(0))
+
+        def natural_example(self, model, data):
+            return (data.read([0])[:, 0, 0],), {}
+
+    return ConstrainedInference()
+
+
+def _spec():
+    from sciml.train.spec import ModelSpec
+
+    return ModelSpec(
+        name="pi-hc", config_cls=HardConstraintConfig, build=HardConstrainedFNO, method=ConstrainedTraining,
+        dataset=_trajectories, complete_config=complete_config, prepare=_prepare, paper=PAPER,
+        summary="FNO basis functions combined by a differentiable Levenberg-Marquardt solve of the PDE on sampled "
+                "points (soft / hc / moe modes), physics loss only; diffusion-sorption trajectories",
+        inference=_inference(),
+        example={"pde": "diffusion-sorption", "res": 16, "n": 4, "params": {"fine": 64, "nt": 9},
+                 "overrides": {"epochs": 1, "batch_size": 2, "mode": "moe", "experts": 4, "points": 32,
+                               "n_basis": 4, "width": 6, "modes": 3, "n_layers": 1, "max_iters": 10}})
+
+
+SPEC = _spec()
