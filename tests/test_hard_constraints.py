@@ -120,6 +120,12 @@ def test_nan_basis_is_refused_and_a_dependent_basis_is_reported_not_nan(caplog):
     assert torch.isfinite(w).all() and torch.isfinite(b.grad).all()
     assert info.ill_conditioned > 0 and info.condition > 1e6
     assert torch.allclose(w[:, 0], w[:, 1])  # the ridge splits the weight equally
+    # a ridge far below round-off: the backward Hessian is numerically singular, damped and counted, not NaN
+    b2 = dependent.detach().clone().requires_grad_(True)
+    info2 = SolveInfo()
+    with caplog.at_level("WARNING", logger="sciml.pinn.hard_constraints"):
+        constrained_coefficients(res, b2, ctx, SolveOptions(ridge=1e-30), info2).sum().backward()
+    assert info2.backward_damped > 0 and torch.isfinite(b2.grad).all()
 
 
 def _model(mode, **kw):

@@ -103,6 +103,11 @@ def test_the_gp_bandit_learns_which_arm_is_best_for_which_parameter():
         M.Bandit(0.0, 1.0, strategy="greedy")
 
 
+def test_a_diverged_training_is_a_capped_reward_never_nan():
+    assert M._reward(float("nan")) == M._reward(float("inf")) == -math.log10(M.MAX_ERROR)
+    assert M._reward(1e-2) == pytest.approx(2.0)
+
+
 def test_an_xpinn_learns_the_advection_solution():
     out = M.train_xpinn("advection", 1.0, M.arm_from_terms(["continuity", "flux"]),
                         M.XPinnConfig(adam_steps=300, lbfgs_steps=150, collocation_points=300), seed=0)

@@ -53,13 +53,16 @@ def _family_run(name: str, c: dict[str, Any], cfg, log) -> dict[str, Any]:
         base = strategy.removesuffix("-two-stage")
         b1 = Bandit(lo, hi, strategy=base, c=c["ucb_c"], fit_steps=c["gp_fit_steps"], seed=c["seed"])
         b2 = Bandit(lo, hi, strategy=base, c=c["ucb_c"], fit_steps=c["gp_fit_steps"], seed=c["seed"] + 1) if two else None
+        # the same parameter stream and warm-up arms for every strategy (the second stage's arms apart)
         draw = np.random.default_rng([c["seed"], 7, list(c["families"]).index(name)])
+        arm_draw = np.random.default_rng([c["seed"], 8, list(c["families"]).index(name)])
+        stage_draw = np.random.default_rng([c["seed"], 9, list(c["families"]).index(name)])
         for r in range(c["warmup"] + c["online"]):
             p = float(draw.uniform(lo, hi))
             warm = r < c["warmup"]
             if warm:
-                a1 = tuple(int(v) for v in arms[int(draw.integers(len(arms)))])
-                a2 = tuple(int(v) for v in arms[int(draw.integers(len(arms)))]) if two else a1
+                a1 = tuple(int(v) for v in arms[int(arm_draw.integers(len(arms)))])
+                a2 = tuple(int(v) for v in arms[int(stage_draw.integers(len(arms)))]) if two else a1
             else:
                 a1 = b1.choose(p)
                 a2 = b2.choose(p) if two else a1
@@ -89,7 +92,7 @@ def _family_run(name: str, c: dict[str, Any], cfg, log) -> dict[str, Any]:
         tests.append(row)
         log.info("metalic %s test %d/%d: %s = %.4g done", name, j + 1, len(test_params), fam.parameter, p)
 
-    def gmean(values):
+    def gmean(values):  # a diverged training (infinite error) makes the mean infinite, shown as such
         return float(math.exp(np.mean(np.log(np.maximum(values, 1e-12)))))
 
     summary = {"fixed": {k: gmean([t["fixed"][k] for t in tests]) for k in fixed},
@@ -142,10 +145,11 @@ def report(results: dict[str, Any]) -> str:
 
     c = results["config"]
     x = c["xpinn"]
+    cfg = _config(c)
     lines = ["# metalic: GP-bandit interface conditions against fixed interface sets", "", f"{PAPER}.", "",
              f"Two-subdomain XPINN, tanh {x['width']} x {x['depth']} per subdomain, {x['collocation_points']} "
              f"collocation, {x['boundary_points']} boundary and {x['interface_points']} interface points, loss "
-             f"weights boundary 20 / residual 1 / interface 5, Adam {x['adam_steps']} steps (lr {x['lr']:g}) then "
+             f"weights boundary {cfg.boundary_weight:g} / residual 1 / interface {cfg.interface_weight:g}, Adam {x['adam_steps']} steps (lr {x['lr']:g}) then "
              f"L-BFGS up to {x['lbfgs_steps']} iterations. Bandit: gpytorch GP, RBF(parameter) x Hamming(arm) "
              f"kernel, {c['warmup']} random warm-up rounds, {c['online']} online rounds, then {c['test']} held-out "
              f"parameters. Figures: geometric mean of the test relative L2 over the held-out parameters.", ""]

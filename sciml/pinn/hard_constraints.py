@@ -145,6 +145,12 @@ def solve_coefficients(residual: Callable[..., Tensor], basis: Tensor, context: 
     ``w (E, N)`` in ``basis``'s dtype and device (no gradient) and a :class:`SolveInfo`.
     Raises :class:`ConstrainedSolveError` when the basis or the residual is not finite.
     """
+    w, info = _solve(residual, basis, context, options, w0)
+    return w.to(basis.dtype), info
+
+
+def _solve(residual, basis, context, options, w0=None):
+    """:func:`solve_coefficients` in the solve's dtype (the float64 coefficients the backward pass needs)."""
     from torch.func import jacfwd, vmap
 
     dtype = getattr(torch, options.dtype)
@@ -178,12 +184,11 @@ def solve_coefficients(residual: Callable[..., Tensor], basis: Tensor, context: 
         if bool(done.all()):
             break
         diag = torch.diagonal(A, dim1=1, dim2=2)
-        step = torch.linalg.solve(A + mu[:, None, None] * torch.diag_embed(diag), -g.unsqueeze(-1)).squeeze(-1)
-        step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+        step, solved = _solve_ex(A + mu[:, None, None] * torch.diag_embed(diag), -g)
         trial = w + step
         r_trial = f(trial, b, *ctx)
         cost_trial = 0.5 * (r_trial * r_trial).sum(-1) + 0.5 * lam * (trial * trial).sum(-1)
-        accept = torch.isfinite(cost_trial) & (cost_trial <= cost) & ~done
+        accept = solved & torch.isfinite(cost_trial) & (cost_trial <= cost) & ~done
         w = torch.where(accept[:, None], trial, w)
         r = torch.where(accept[:, None], r_trial, r)
         small = step.norm(dim=-1) <= options.tol * (1 + w.norm(dim=-1))
@@ -212,7 +217,15 @@ def solve_coefficients(residual: Callable[..., Tensor], basis: Tensor, context: 
     if info.unconverged:
         _warn_once("iters", f"{info.unconverged} of {E} constrained solves stopped at max_iters = {options.max_iters} "
                    f"(gradient norm up to {info.gradient_norm:.2e}); the implicit gradient assumes a stationary point")
-    return w.to(basis.dtype), info
+    return w, info
+
+
+def _solve_ex(A: Tensor, rhs: Tensor) -> tuple[Tensor, Tensor]:
+    """Batched ``A x = rhs`` without raising on a singular element: ``(x, ok)``, ``x = 0`` where not ok."""
+    x, status = torch.linalg.solve_ex(A, rhs.unsqueeze(-1))
+    x = x.squeeze(-1)
+    ok = (status == 0) & torch.isfinite(x).all(-1)
+    return torch.where(ok[:, None], x, torch.zeros_like(x)), ok
 
 
 def _newton_polish(residual, options, w, b, ctx, gnorm):
@@ -225,9 +238,8 @@ def _newton_polish(residual, options, w, b, ctx, gnorm):
     for _ in range(options.polish):
         g = gradient(w, b, *ctx)
         H = hessian(w, b, *ctx)
-        step = torch.linalg.solve(H, -g.unsqueeze(-1)).squeeze(-1)
-        ok = torch.isfinite(step).all(-1)
-        trial = w + torch.where(ok[:, None], step, torch.zeros_like(step))
+        step, ok = _solve_ex(H, -g)
+        trial = w + step
         g_trial = gradient(trial, b, *ctx).norm(dim=-1)
         better = ok & torch.isfinite(g_trial) & (g_trial < g.norm(dim=-1))
         w = torch.where(better[:, None], trial, w)
@@ -240,14 +252,15 @@ class _ConstrainedSolve(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, basis, residual, options, info_out, *context):
-        w, info = solve_coefficients(residual, basis, context, options)
+        w, info = _solve(residual, basis, context, options)
         ctx.residual, ctx.options, ctx.info = residual, options, info_out
-        ctx.save_for_backward(basis, w, *context)
+        ctx.save_for_backward(basis, w, *context)  # w in the solve's dtype: the stationary point itself
         if info_out is not None:
             info_out.__dict__.update(info.__dict__)
-        return w
+        return w.to(basis.dtype)
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_w):
         from torch.func import grad, jacfwd, vjp, vmap
 
@@ -260,19 +273,22 @@ class _ConstrainedSolve(torch.autograd.Function):
         gradient = grad(cost, argnums=0)
         H = vmap(jacfwd(gradient, argnums=0))(ws, b, *cont)  # exact Hessian (E, N, N)
         H = 0.5 * (H + H.transpose(1, 2))
-        v = torch.linalg.solve(H, gw.unsqueeze(-1)).squeeze(-1)
-        bad = ~torch.isfinite(v).all(-1)
-        if bool(bad.any()):  # a singular Hessian: damp it (a Gauss-Newton-like step) rather than return NaN
-            n = H.shape[-1]
-            scale = torch.diagonal(H, dim1=1, dim2=2).abs().mean(-1).clamp_min(options.ridge)
-            damped = H + (1e-6 * scale)[:, None, None] * torch.eye(n, dtype=dtype, device=H.device)
-            v = torch.where(bad[:, None], torch.linalg.solve(damped, gw.unsqueeze(-1)).squeeze(-1), v)
+        # H v = grad_w by the eigendecomposition of the symmetric H: eigenvalues below 1e-10 of the largest in
+        # size are raised to it (a singular or nearly singular Hessian is damped, counted and warned, never NaN)
+        if not torch.isfinite(H).all():
+            raise ConstrainedSolveError("the Hessian of the constrained objective is not finite at the solution; "
+                                        "the basis or the residual overflowed")
+        lam, Q = torch.linalg.eigh(H)
+        floor = 1e-10 * lam.abs().amax(-1, keepdim=True).clamp_min(torch.finfo(dtype).tiny)
+        small = lam.abs() < floor
+        lam = torch.where(small, torch.where(lam < 0, -floor, floor), lam)
+        v = (Q @ ((Q.transpose(1, 2) @ gw.unsqueeze(-1)) / lam.unsqueeze(-1))).squeeze(-1)
+        damped = int(small.any(-1).sum())
+        if damped:
             if ctx.info is not None:
-                ctx.info.backward_damped = int(bad.sum())
-            _warn_once("backward", f"{int(bad.sum())} implicit backward solves met a singular Hessian and were damped")
-        if not torch.isfinite(v).all():
-            raise ConstrainedSolveError("the implicit backward pass gave non-finite values (singular Hessian "
-                                        "even after damping); raise the ridge")
+                ctx.info.backward_damped = damped
+            _warn_once("backward", f"{damped} implicit backward solves met a (nearly) singular Hessian; its smallest "
+                       f"eigenvalues were raised to 1e-10 of the largest")
 
         def grad_of_basis(wi, bi, vi, *ci):
             _, pull = vjp(lambda bb: gradient(wi, bb, *ci), bi)
@@ -568,8 +584,10 @@ class HardConstrainedFNO(torch.nn.Module):
         x = u0[:, None, None, :].expand(u0.shape[0], 1, c.nt, c.nx)
         return self.fno(x)
 
-    def forward(self, u0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.fields(u0, generator)[0]
+    def forward(self, u0: Tensor, generator: torch.Generator | None = None, return_experts: bool = False):
+        """``u (B, nt, nx)``; with ``return_experts`` also the experts' fields (through DDP's forward)."""
+        u, experts = self.fields(u0, generator)
+        return (u, experts) if return_experts else u
 
     def fields(self, u0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         """``(u (B, nt, nx), expert fields (B, K, nt, nx / K + 2) or None)``: each expert's combination on its
@@ -579,7 +597,7 @@ class HardConstrainedFNO(torch.nn.Module):
         if c.mode == "soft":
             return basis[:, 0], None
         K, B = c.n_experts, u0.shape[0]
-        rank, world = distributed_world() if c.distributed else (0, 1)
+        rank, world = distributed_world() if c.distributed and K > 1 else (0, 1)
         if world > 1:
             basis = _SumGradOverRanks.apply(basis)
         windows = self.constraint.windows(basis, K)  # (B, K, N, nt, m + 2)
@@ -644,7 +662,11 @@ class NavierStokesConstraint:
         kx, ky = torch.meshgrid(2 * math.pi * freq, 2 * math.pi * rfreq, indexing="ij")
         k2 = kx**2 + ky**2
         inv = torch.where(k2 > 0, 1.0 / k2.clamp_min(1e-30), torch.zeros_like(k2))
-        self._ops = torch.stack([1j * ky * inv, -1j * kx * inv, 1j * kx + 0 * k2, 1j * ky + 0 * k2, -k2 + 0j])
+        # first derivatives drop the Nyquist modes of even grids (their derivative is not real on the grid)
+        odd_x = torch.where(freq.abs() == n / 2, 0.0, 2 * math.pi * freq)
+        odd_y = torch.where(rfreq == n / 2, 0.0, 2 * math.pi * rfreq)
+        dx, dy = torch.meshgrid(odd_x, odd_y, indexing="ij")
+        self._ops = torch.stack([1j * dy * inv, -1j * dx * inv, 1j * dx + 0 * k2, 1j * dy + 0 * k2, -k2 + 0j])
         x = torch.arange(n, dtype=torch.float64) / n
         gx, gy = torch.meshgrid(x, x, indexing="ij")
         self.forcing = 0.1 * (torch.sin(2 * math.pi * (gx + gy)) + torch.cos(2 * math.pi * (gx + gy)))
@@ -776,8 +798,9 @@ class HardConstrainedNS(torch.nn.Module):
         tau = torch.linspace(0, 1, c.nt, device=b.device, dtype=b.dtype).view(1, 1, -1, 1, 1)
         return tau * (b - b.mean(dim=(-2, -1), keepdim=True))
 
-    def forward(self, w0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return self.fields(w0, generator)[0]
+    def forward(self, w0: Tensor, generator: torch.Generator | None = None, return_experts: bool = False):
+        w, experts = self.fields(w0, generator)
+        return (w, experts) if return_experts else w
 
     def fields(self, w0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
         c = self.config
@@ -785,7 +808,7 @@ class HardConstrainedNS(torch.nn.Module):
         if c.mode == "soft":
             return w0[:, None] + basis[:, 0], None
         K, B = c.n_experts, w0.shape[0]
-        rank, world = distributed_world() if c.distributed else (0, 1)
+        rank, world = distributed_world() if c.distributed and K > 1 else (0, 1)
         if world > 1:
             basis = _SumGradOverRanks.apply(basis)
         idx, _ = self.constraint.contexts(w0, K, c.points, generator)
@@ -876,9 +899,8 @@ class ConstrainedTraining:
 
     def step(self, batch: Tensor) -> dict[str, Tensor]:
         u0 = batch[:, 0, 0]
-        module = self._module()
-        u, experts = module.fields(u0) if self.model is module else (self.model(u0), None)
-        loss, _ = module.physics_loss(u, u0, experts)
+        u, experts = self.model(u0, return_experts=True)  # through DDP's forward when it wraps the model
+        loss, _ = self._module().physics_loss(u, u0, experts)
         return {"loss": loss}
 
     @torch.no_grad()
@@ -886,7 +908,7 @@ class ConstrainedTraining:
         from sciml.train.losses import nrmse, relative_lp, rmse
 
         truth = batch[:, :, 0]
-        pred = self.model(batch[:, 0, 0])
+        pred = self.model(batch[:, 0, 0], generator=torch.Generator().manual_seed(0))  # as sciml predict
         return {"rel_l2": relative_lp(pred, truth, reduction="sum"), "nrmse": nrmse(pred, truth, reduction="sum"),
                 "rmse": rmse(pred, truth, reduction="sum")}
 

@@ -412,20 +412,32 @@ def train_xpinn(family: Family | str, p: float, arm: Sequence[int], config: XPin
 
         lbfgs.step(closure)
     final = relative_l2(model, pts)
-    if not math.isfinite(final):  # an L-BFGS blow-up: keep the Adam phase's network (reported)
+    lbfgs_diverged = not math.isfinite(final)
+    if lbfgs_diverged and math.isfinite(after_adam):  # an L-BFGS blow-up: keep the Adam phase's network
         model.load_state_dict(state)
         final = after_adam
+    diverged = not math.isfinite(final)
+    if diverged:  # reported as an infinite error, never as NaN; the bandit's reward caps it (see _reward)
+        final = math.inf
+        after_adam = after_adam if math.isfinite(after_adam) else math.inf
     with torch.enable_grad():
         loss = float(_loss(model, pts, p, arm2).detach())
     return {"rel_l2": final, "rel_l2_adam": after_adam, "seconds": time.perf_counter() - tic, "loss": loss,
-            "arm": list(arm), "arm_lbfgs": list(arm2)}
+            "arm": list(arm), "arm_lbfgs": list(arm2), "diverged": diverged, "lbfgs_diverged": lbfgs_diverged}
 
 
 # ------------------------------------------------------------------------------------------------- bandit
 
 
+MAX_ERROR = 1e3  # the reward of a diverged training: -log10(MAX_ERROR)
+
+
 def _reward(rel_l2: float) -> float:
-    return -math.log10(max(rel_l2, 1e-12))
+    """``-log10`` of the relative L2, clipped to ``[1e-12, MAX_ERROR]``; a NaN or infinite error (a diverged
+    training) counts as ``MAX_ERROR``."""
+    if not math.isfinite(rel_l2):
+        rel_l2 = MAX_ERROR
+    return -math.log10(min(max(rel_l2, 1e-12), MAX_ERROR))
 
 
 class ArmGP:
@@ -488,10 +500,9 @@ class ArmGP:
         return self
 
     def posterior(self, x: Tensor):
-        """``(mean, covariance)`` of the reward (latent function) at ``x``, in reward units."""
-        import gpytorch
-
-        with torch.no_grad(), gpytorch.settings.fast_pred_var():
+        """``(mean, covariance)`` of the reward (latent function) at ``x``, in reward units (the exact joint
+        covariance, not gpytorch's fast approximation, so that a joint draw is valid)."""
+        with torch.no_grad():
             f = self.model(x.double())
             return f.mean * self.std + self.mean, f.covariance_matrix * self.std ** 2
 
@@ -539,8 +550,7 @@ class Bandit:
         elif self.strategy == "ucb":
             score = mean + self.c * cov.diagonal().clamp_min(0).sqrt()
         else:
-            eye = torch.eye(len(mean), dtype=cov.dtype)
-            chol = torch.linalg.cholesky(cov + 1e-8 * cov.diagonal().mean().clamp_min(1e-12) * eye)
+            lam, Q = torch.linalg.eigh(0.5 * (cov + cov.T))  # a square root that round-off cannot break
             z = torch.randn(len(mean), generator=self.generator, dtype=cov.dtype)
-            score = mean + chol @ z
+            score = mean + Q @ (lam.clamp_min(0).sqrt() * z)
         return tuple(int(a) for a in self.arms[int(score.argmax())])
