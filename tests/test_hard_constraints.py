@@ -92,6 +92,21 @@ def test_the_solve_recovers_the_reference_solution_from_a_basis_that_holds_it():
     assert bc_errors[1] < bc_errors[0] / 3.5  # the extrapolated boundary rows are second order
 
 
+def test_the_lifted_rows_the_model_solves_on_equal_the_windowed_rows():
+    g = torch.Generator().manual_seed(3)
+    con = DiffusionSorptionConstraint(16, 9)
+    basis = torch.rand(3, 4, 9, 16, generator=g, dtype=torch.float64)
+    u0 = 0.1 * torch.rand(3, 16, generator=g, dtype=torch.float64)
+    win = con.windows(basis, 4).reshape(12, 4, 9, 6)
+    idx, init, left, right = (t.reshape(12, *t.shape[2:]) for t in con.contexts(u0, 4, 32, generator=g))
+    lifted = con.lift(win, idx)
+    for e in range(12):
+        w = torch.randn(4, generator=g, dtype=torch.float64)
+        direct = con.residual(torch.tensordot(w, win[e], dims=1), idx[e], init[e], left[e], right[e])
+        torch.testing.assert_close(con.pointwise(torch.tensordot(w, lifted[e], dims=1), init[e], left[e], right[e]),
+                                   direct, rtol=1e-12, atol=1e-12)
+
+
 def test_experts_must_divide_the_grid_and_share_the_points():
     with pytest.raises(ConfigError, match="experts do not divide the 30 cells"):
         HardConstraintConfig(mode="moe", nx=30, experts=4, points=64)

@@ -479,6 +479,34 @@ class DiffusionSorptionConstraint:
         rb = self.right_bc(u[:, :-1]) * right * wt["bc"]
         return torch.cat([pde, ic, lb, rb])
 
+    # -- the same rows on lifted features (what the model solves on)
+    def lift(self, windows: Tensor, idx: Tensor) -> Tensor:
+        """The linear parts of the rows, per basis function: ``windows (..., N, nt, m + 2)`` and the sampled
+        PDE indices ``idx (..., P)`` -> ``(..., N, 3 P + m + 2 (nt - 1))``: ``u``, ``u_tau``, ``u_xx`` at the
+        sampled points, ``u(0)`` at the block's cells, the two extrapolated boundary values. Taking them once
+        per basis function keeps the global stencils out of the Levenberg-Marquardt iterations, whose Jacobian
+        is then a weighted sum of these columns."""
+        inner = windows[..., 1:-1]
+        uxx = (windows[..., 2:] - 2 * inner + windows[..., :-2]) / self.h**2
+        fields = torch.stack([inner, self._u_tau(windows)[..., 1:-1], uxx], dim=-3).flatten(-2)  # (..., N, 3, nt m)
+        gather = idx[..., None, None, :].expand(*fields.shape[:-1], idx.shape[-1])
+        at_points = fields.gather(-1, gather).flatten(-2)  # (..., N, 3 P)
+        lb = 1.5 * windows[..., 1:, 1] - 0.5 * windows[..., 1:, 2]
+        a, b = windows[..., 1:, -2], windows[..., 1:, -3]
+        rb = 1.5 * a - 0.5 * b + self.params["D"] * (a - b) / self.h
+        return torch.cat([at_points, inner[..., 0, :], lb, rb], dim=-1)
+
+    def pointwise(self, z: Tensor, init: Tensor, left: Tensor, right: Tensor) -> Tensor:
+        """Rows of one expert from its combined lifted features ``z`` (:meth:`lift`), as :meth:`residual`."""
+        wt, m, nb = self.weights, init.shape[-1], self.nt - 1
+        P = (z.shape[-1] - m - 2 * nb) // 3
+        u, ut, uxx = z[:P], z[P:2 * P], z[2 * P:3 * P]
+        pde = (ut - self.diffusivity / self.retardation(u) * uxx) * wt["pde"]
+        ic = (z[3 * P:3 * P + m] - init) * wt["ic"]
+        lb = (z[3 * P + m:3 * P + m + nb] - self.params["u_left"]) * left * wt["bc"]
+        rb = z[3 * P + m + nb:] * right * wt["bc"]
+        return torch.cat([pde, ic, lb, rb])
+
 
 # ------------------------------------------------------------------------------------------------ model
 
@@ -605,10 +633,10 @@ class HardConstrainedFNO(torch.nn.Module):
         local = expert_slice(K, rank, world) if world > 1 else slice(0, K)
         win = windows[:, local]
         kl = win.shape[1]
-        ctx = tuple(t[:, local].reshape(B * kl, *t.shape[2:]) for t in context)
+        idx, *rest = (t[:, local].reshape(B * kl, *t.shape[2:]) for t in context)
+        lifted = self.constraint.lift(win.reshape(B * kl, *win.shape[2:]), idx)  # (B kl, N, rows)
         info = SolveInfo()
-        w = constrained_coefficients(self.constraint.residual, win.reshape(B * kl, *win.shape[2:]), ctx,
-                                     self.options, info)
+        w = constrained_coefficients(self.constraint.pointwise, lifted, tuple(rest), self.options, info)
         self.last_info = info
         experts = (w.view(B, kl, -1, 1, 1) * win).sum(2)  # (B, kl, nt, m + 2)
         if world > 1:
