@@ -29,7 +29,7 @@ timeout 240 python3 -m pytest -q -p no:cacheprovider -k "cuda or gpu or device" 
   || { echo "CUDA tests: FAILED"; status=1; }
 tail -5 "$OUT/cuda-tests.txt"
 # 2. the CUDA paths of the experiments and of sciml solve / predict
-for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers mppde-e1 mppde-wave cgs-porous-flow gnn-bvp-shapes hc-diffusion-sorption; do
+for e in fno-darcy fno-ns-2d neural-pcg-diffusion2d dcdm-poisson lpinn-convection sdgd wos-no-poisson2d teng-heat teng-burgers mppde-e1 mppde-wave cgs-porous-flow gnn-bvp-shapes hc-diffusion-sorption hc-navier-stokes; do
   timeout 120 python3 -m sciml --quiet reproduce "$e" --scale smoke --device cuda --out "/tmp/gpu-$e" --force \
     > "$OUT/reproduce-$e.log" 2>&1 && echo "reproduce $e: ok" || { echo "reproduce $e: FAILED"; status=1; }
 done
