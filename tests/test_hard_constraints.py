@@ -83,28 +83,33 @@ def test_the_solve_recovers_the_reference_solution_from_a_basis_that_holds_it():
         bc_errors.append(max(float(r["left"].abs().max()), float(r["right"].abs().max())))
         g = torch.Generator().manual_seed(0)
         basis = torch.stack([truth, torch.rand(nt, nx, generator=g, dtype=torch.float64)])[None]
-        ctx = con.contexts(torch.from_numpy(u0)[None], 1, points=64, generator=g)
-        w, info = solve_coefficients(con.residual, con.windows(basis, 1)[:, 0], tuple(c[:, 0] for c in ctx),
-                                     SolveOptions(ridge=1e-10, tol=1e-14))
+        idx, init = con.contexts(torch.from_numpy(u0)[None], 1, points=64, generator=g)
+        rows = con.gather_rows(*con.lift(basis), idx)[:, 0]
+        w, info = solve_coefficients(con.pointwise, rows, (init[:, 0],), SolveOptions(ridge=1e-10, tol=1e-14))
         assert info.unconverged == 0
         # the truth's discrete residual is the grid's truncation error, so w is (1, 0) up to it
         assert abs(float(w[0, 0]) - 1) < 2e-3 and abs(float(w[0, 1])) < 1e-4, w
     assert bc_errors[1] < bc_errors[0] / 3.5  # the extrapolated boundary rows are second order
 
 
-def test_the_lifted_rows_the_model_solves_on_equal_the_windowed_rows():
+def test_the_lifted_rows_the_model_solves_on_equal_the_rows_of_the_field():
+    # every expert: its PDE rows at points of its block, then the global initial and boundary rows
     g = torch.Generator().manual_seed(3)
     con = DiffusionSorptionConstraint(16, 9)
     basis = torch.rand(3, 4, 9, 16, generator=g, dtype=torch.float64)
     u0 = 0.1 * torch.rand(3, 16, generator=g, dtype=torch.float64)
-    win = con.windows(basis, 4).reshape(12, 4, 9, 6)
-    idx, init, left, right = (t.reshape(12, *t.shape[2:]) for t in con.contexts(u0, 4, 32, generator=g))
-    lifted = con.lift(win, idx)
-    for e in range(12):
-        w = torch.randn(4, generator=g, dtype=torch.float64)
-        direct = con.residual(torch.tensordot(w, win[e], dims=1), idx[e], init[e], left[e], right[e])
-        torch.testing.assert_close(con.pointwise(torch.tensordot(w, lifted[e], dims=1), init[e], left[e], right[e]),
-                                   direct, rtol=1e-12, atol=1e-12)
+    idx, init = con.contexts(u0, 4, 32, generator=g)
+    rows = con.gather_rows(*con.lift(basis), idx)  # (3, 4, N, rows)
+    inner_owner = torch.arange(1, 15) // 4
+    for b in range(3):
+        for k in range(4):
+            assert bool((inner_owner[idx[b, k] % 14] == k).all())  # the expert's points lie in its block
+            w = torch.randn(4, generator=g, dtype=torch.float64)
+            u = torch.tensordot(w, basis[b], dims=1)
+            r = con.field_residuals(u[None], u0[b:b + 1])
+            direct = torch.cat([r["pde"][0].reshape(-1)[idx[b, k]], r["ic"][0], r["left"][0], r["right"][0]])
+            torch.testing.assert_close(con.pointwise(torch.tensordot(w, rows[b, k], dims=1), init[b, k]), direct,
+                                       rtol=1e-12, atol=1e-12)
 
 
 def test_experts_must_divide_the_grid_and_share_the_points():

@@ -51,16 +51,16 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
         con = model.constraint
         with torch.no_grad():
             basis = model.basis(u0)
-        win = con.windows(basis, cfg.n_experts)
-        B, K = win.shape[:2]
-        flat = win.reshape(B * K, *win.shape[2:]).contiguous()
-        ctx = tuple(t.reshape(B * K, *t.shape[2:]).to(device)
-                    for t in con.contexts(u0, cfg.n_experts, cfg.points, torch.Generator().manual_seed(1)))
-        solve_s = best_time(lambda: solve_coefficients(con.residual, flat, ctx, model.options), s["repeats"], device)[0]
+        idx, init = con.contexts(u0, cfg.n_experts, cfg.points, torch.Generator().manual_seed(1))
+        lifted = con.gather_rows(*con.lift(basis), idx)
+        B, K = lifted.shape[:2]
+        flat = lifted.reshape(B * K, *lifted.shape[2:]).contiguous()
+        ctx = (init.reshape(B * K, -1),)
+        solve_s = best_time(lambda: solve_coefficients(con.pointwise, flat, ctx, model.options), s["repeats"], device)[0]
 
         def forward_backward():
             b = flat.clone().requires_grad_(True)
-            w = constrained_coefficients(con.residual, b, ctx, model.options, SolveInfo())
+            w = constrained_coefficients(con.pointwise, b, ctx, model.options, SolveInfo())
             w.sum().backward()
 
         fb_s = best_time(forward_backward, s["repeats"], device)[0]

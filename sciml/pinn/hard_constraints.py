@@ -377,9 +377,10 @@ class DiffusionSorptionConstraint:
     * left boundary ``u(t, 0) - u_left`` and right ``u(t, 1) + D u_x(t, 1)`` for ``n >= 1``, with
       ``u(t, 0) = (3 u_0 - u_1) / 2`` and ``u(t, 1)``, ``u_x(t, 1)`` extrapolated from the last two cells.
 
-    ``weights`` scales the four groups (``pde``, ``ic``, ``bc``). Experts: :meth:`windows` cuts the
-    basis into ``K`` blocks of ``nx / K`` cells with one halo cell each side; :meth:`contexts` gives each
-    expert its sampled points, its initial values and flags for the boundaries it touches.
+    ``weights`` scales the groups (``pde``, ``ic``, ``bc``). Experts (the authors' formulation): ``K``
+    blocks of ``nx / K`` cells; every expert's field is global (its own coefficients on the shared basis), its
+    PDE rows are at points sampled in its block, and every expert keeps the global initial and boundary rows,
+    which carry the boundary's information into the interior blocks (there is no interface condition).
     """
 
     def __init__(self, nx: int, nt: int, params: dict[str, Any] | None = None,
@@ -437,74 +438,62 @@ class DiffusionSorptionConstraint:
                               f"of at least 2 cells; choose a divisor of {self.nx}")
         return self.nx // n_experts
 
-    def windows(self, basis: Tensor, n_experts: int) -> Tensor:
-        """``basis (B, N, nt, nx)`` -> ``(B, K, N, nt, nx / K + 2)``: each block with one halo cell per side
-        (zeros outside the domain; the rows there are masked)."""
+    def masks(self, n_experts: int) -> Tensor:
+        """``(K, nx)`` 0/1 indicators of the experts' blocks of cells."""
         m = self.check_experts(n_experts)
-        padded = torch.nn.functional.pad(basis, (1, 1))
-        return padded.unfold(-1, m + 2, m).permute(0, 3, 1, 2, 4)
+        return (torch.arange(self.nx)[None] // m == torch.arange(n_experts)[:, None]).to(torch.float64)
 
     def contexts(self, u0: Tensor, n_experts: int, points: int, generator: torch.Generator | None = None
                  ) -> tuple[Tensor, ...]:
-        """Per sample and expert (leading ``(B, K)``): sampled PDE indices ``(P,)`` into the expert's
-        ``(nt, m)`` block, its initial values ``(m,)``, and the ``left`` / ``right`` boundary flags.
+        """Per sample and expert (leading ``(B, K)``): sampled PDE indices ``(P,)`` into the ``(nt, nx - 2)``
+        grid of inner cells (row-major), within the expert's block; the initial values ``(nx,)``.
 
-        ``points`` PDE points in all, ``points / K`` per expert (``points`` must be divisible by ``K``),
-        drawn without replacement from the block's cells that are not a domain edge."""
+        ``points`` PDE points in all, ``points / K`` per expert, drawn without replacement."""
         m = self.check_experts(n_experts)
         if points % n_experts:
             raise ConfigError(f"{points} PDE points cannot be shared equally by {n_experts} experts")
         per = points // n_experts
-        B, K, nt = u0.shape[0], n_experts, self.nt
-        cols = torch.arange(K * m).view(K, m)
-        # flat index n * m + j into the expert's (nt, m) block; the two domain-edge cells have no PDE row
-        allowed = ((cols > 0) & (cols < self.nx - 1))[:, None, :].expand(K, nt, m).reshape(K, nt * m)
+        B, K, nt, inner = u0.shape[0], n_experts, self.nt, self.nx - 2
+        owner = (torch.arange(1, self.nx - 1) // m)  # the expert of each inner cell
+        allowed = (owner[None] == torch.arange(K)[:, None])[:, None, :].expand(K, nt, inner).reshape(K, nt * inner)
         if per > int(allowed.sum(-1).min()):
             raise ConfigError(f"{per} PDE points per expert exceed the {int(allowed.sum(-1).min())} cells of a block")
-        keys = torch.rand(B, K, nt * m, generator=generator)
+        keys = torch.rand(B, K, nt * inner, generator=generator)
         keys = torch.where(allowed, keys, torch.full_like(keys, 2.0))
         idx = keys.argsort(dim=-1)[..., :per].to(u0.device)
-        init = u0.reshape(B, K, m)
-        left = torch.zeros(B, K, dtype=u0.dtype, device=u0.device)
-        right = torch.zeros_like(left)
-        left[:, 0], right[:, -1] = 1.0, 1.0
-        return idx, init, left, right
+        return idx, u0[:, None].expand(B, K, self.nx)
 
-    def residual(self, u: Tensor, idx: Tensor, init: Tensor, left: Tensor, right: Tensor) -> Tensor:
-        """Constraint rows of one expert: ``u (nt, m + 2)`` its window -> ``(P + m + 2 (nt - 1),)``."""
-        wt = self.weights
-        pde = self.pde_field(u).reshape(-1)[idx] * wt["pde"]
-        ic = (u[0, 1:-1] - init) * wt["ic"]
-        lb = self.left_bc(u[:, 1:]) * left * wt["bc"]
-        rb = self.right_bc(u[:, :-1]) * right * wt["bc"]
-        return torch.cat([pde, ic, lb, rb])
+    def lift(self, basis: Tensor) -> tuple[Tensor, Tensor]:
+        """The linear parts of the rows, per basis function ``basis (..., N, nt, nx)``: ``u``, ``u_tau``,
+        ``u_xx`` at every inner cell ``(..., N, 3, nt (nx - 2))``, and the rows every expert shares
+        ``(..., N, nx + 2 (nt - 1))``: ``u(0)`` at every cell and the two extrapolated boundary values.
+        Taken once per basis function, they keep the stencils out of the Levenberg-Marquardt iterations,
+        whose Jacobian is then a weighted sum of these columns."""
+        inner = basis[..., 1:-1]
+        uxx = (basis[..., 2:] - 2 * inner + basis[..., :-2]) / self.h**2
+        fields = torch.stack([inner, self._u_tau(basis)[..., 1:-1], uxx], dim=-3).flatten(-2)
+        shared = torch.cat([basis[..., 0, :], self.left_bc(basis) + self.params["u_left"], self.right_bc(basis)],
+                           dim=-1)
+        return fields, shared
 
-    # -- the same rows on lifted features (what the model solves on)
-    def lift(self, windows: Tensor, idx: Tensor) -> Tensor:
-        """The linear parts of the rows, per basis function: ``windows (..., N, nt, m + 2)`` and the sampled
-        PDE indices ``idx (..., P)`` -> ``(..., N, 3 P + m + 2 (nt - 1))``: ``u``, ``u_tau``, ``u_xx`` at the
-        sampled points, ``u(0)`` at the block's cells, the two extrapolated boundary values. Taking them once
-        per basis function keeps the global stencils out of the Levenberg-Marquardt iterations, whose Jacobian
-        is then a weighted sum of these columns."""
-        inner = windows[..., 1:-1]
-        uxx = (windows[..., 2:] - 2 * inner + windows[..., :-2]) / self.h**2
-        fields = torch.stack([inner, self._u_tau(windows)[..., 1:-1], uxx], dim=-3).flatten(-2)  # (..., N, 3, nt m)
-        gather = idx[..., None, None, :].expand(*fields.shape[:-1], idx.shape[-1])
-        at_points = fields.gather(-1, gather).flatten(-2)  # (..., N, 3 P)
-        lb = 1.5 * windows[..., 1:, 1] - 0.5 * windows[..., 1:, 2]
-        a, b = windows[..., 1:, -2], windows[..., 1:, -3]
-        rb = 1.5 * a - 0.5 * b + self.params["D"] * (a - b) / self.h
-        return torch.cat([at_points, inner[..., 0, :], lb, rb], dim=-1)
+    def gather_rows(self, fields: Tensor, shared: Tensor, idx: Tensor) -> Tensor:
+        """Per expert: ``fields (B, N, 3, G)``, ``shared (B, N, S)``, ``idx (B, K, P)`` -> ``(B, K, N, 3 P + S)``."""
+        B, N = fields.shape[:2]
+        K, P = idx.shape[1:]
+        gather = idx[:, :, None, None, :].expand(B, K, N, 3, P)
+        at = fields[:, None].expand(B, K, *fields.shape[1:]).gather(-1, gather).flatten(-2)
+        return torch.cat([at, shared[:, None].expand(B, K, *shared.shape[1:])], dim=-1)
 
-    def pointwise(self, z: Tensor, init: Tensor, left: Tensor, right: Tensor) -> Tensor:
-        """Rows of one expert from its combined lifted features ``z`` (:meth:`lift`), as :meth:`residual`."""
+    def pointwise(self, z: Tensor, init: Tensor) -> Tensor:
+        """Rows of one expert from its combined lifted features ``z`` (:meth:`gather_rows`): its PDE points,
+        then the global initial and boundary rows (each expert's field is global, as in the paper)."""
         wt, m, nb = self.weights, init.shape[-1], self.nt - 1
         P = (z.shape[-1] - m - 2 * nb) // 3
         u, ut, uxx = z[:P], z[P:2 * P], z[2 * P:3 * P]
         pde = (ut - self.diffusivity / self.retardation(u) * uxx) * wt["pde"]
         ic = (z[3 * P:3 * P + m] - init) * wt["ic"]
-        lb = (z[3 * P + m:3 * P + m + nb] - self.params["u_left"]) * left * wt["bc"]
-        rb = z[3 * P + m + nb:] * right * wt["bc"]
+        lb = (z[3 * P + m:3 * P + m + nb] - self.params["u_left"]) * wt["bc"]
+        rb = z[3 * P + m + nb:] * wt["bc"]
         return torch.cat([pde, ic, lb, rb])
 
 
@@ -618,8 +607,8 @@ class HardConstrainedFNO(torch.nn.Module):
         return (u, experts) if return_experts else u
 
     def fields(self, u0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
-        """``(u (B, nt, nx), expert fields (B, K, nt, nx / K + 2) or None)``: each expert's combination on its
-        block and the halo cell either side (its own coefficients), for the loss of :meth:`physics_loss`."""
+        """``(u (B, nt, nx), expert fields (B, K, nt, nx) or None)``: ``u`` takes each block from its expert;
+        the experts' global fields (own coefficients on the shared basis) are for :meth:`physics_loss`."""
         c = self.config
         basis = self.basis(u0)
         if c.mode == "soft":
@@ -628,33 +617,35 @@ class HardConstrainedFNO(torch.nn.Module):
         rank, world = distributed_world() if c.distributed and K > 1 else (0, 1)
         if world > 1:
             basis = _SumGradOverRanks.apply(basis)
-        windows = self.constraint.windows(basis, K)  # (B, K, N, nt, m + 2)
-        context = self.constraint.contexts(u0, K, c.points, generator)
+        con = self.constraint
+        idx, init = con.contexts(u0, K, c.points, generator)
         local = expert_slice(K, rank, world) if world > 1 else slice(0, K)
-        win = windows[:, local]
-        kl = win.shape[1]
-        idx, *rest = (t[:, local].reshape(B * kl, *t.shape[2:]) for t in context)
-        lifted = self.constraint.lift(win.reshape(B * kl, *win.shape[2:]), idx)  # (B kl, N, rows)
+        idx, init = idx[:, local], init[:, local]
+        kl = idx.shape[1]
+        fields, shared = con.lift(basis)
+        rows = con.gather_rows(fields, shared, idx)  # (B, kl, N, rows)
         info = SolveInfo()
-        w = constrained_coefficients(self.constraint.pointwise, lifted, tuple(rest), self.options, info)
+        w = constrained_coefficients(con.pointwise, rows.reshape(B * kl, *rows.shape[2:]),
+                                     (init.reshape(B * kl, -1),), self.options, info)
         self.last_info = info
-        experts = (w.view(B, kl, -1, 1, 1) * win).sum(2)  # (B, kl, nt, m + 2)
+        experts = torch.einsum("bkn,bntx->bktx", w.view(B, kl, -1), basis)  # each expert's global field
         if world > 1:
             experts = _GatherExperts.apply(experts, 1)
-        u = experts[..., 1:-1].permute(0, 2, 1, 3).reshape(B, c.nt, c.nx)
+        masks = con.masks(K).to(device=u0.device, dtype=experts.dtype)  # (K, nx)
+        u = (experts * masks[None, :, None, :]).sum(1)
         return u, experts
 
     def physics_loss(self, u: Tensor, u0: Tensor, experts: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         """The training loss of all three modes (no data): the initial condition's relative error, the
         two boundary residual norms and the mean squared PDE residual over the grid.
 
-        With ``experts`` (from :meth:`fields`) the PDE residual of a block's cells is that of its expert's
-        own field, so the jumps between experts (no interface condition, as in the paper) do not enter
-        difference quotients; with one expert this is the residual of ``u``."""
+        With ``experts`` (from :meth:`fields`, each expert's global field) the PDE residual of a block's cells
+        is that of its expert's own field, so the jumps between experts (no interface condition, as in the
+        paper) do not enter difference quotients; with one expert this is the residual of ``u``."""
         r = self.constraint.field_residuals(u, u0)
         if experts is not None:
-            pde = self.constraint.pde_field(experts)  # (B, K, nt, m): global cells k m .. (k + 1) m - 1
-            pde = pde.permute(0, 2, 1, 3).reshape(u.shape[0], u.shape[1], -1)[..., 1:-1]
+            masks = self.constraint.masks(experts.shape[1]).to(device=u.device, dtype=u.dtype)[:, 1:-1]
+            pde = (self.constraint.pde_field(experts) * masks[None, :, None, :]).sum(1)  # (B, nt, nx - 2)
         else:
             pde = r["pde"]
         ic = (r["ic"].norm(dim=-1) / u0.norm(dim=-1).clamp_min(1e-12)).mean()
