@@ -70,7 +70,8 @@ def run(*, quick: bool = False, workdir=None, device: str | None = None) -> dict
     base = rows[0]["seconds_per_step"]
     for r in rows:
         r["hc_over_this"] = base / r["seconds_per_step"]
-    return {"device": device, "torch_threads": torch.get_num_threads(), "settings": s, "rows": rows,
+    summary = {f"hc_over_moe_k{r['experts']}": round(r["hc_over_this"], 3) for r in rows[1:]}
+    return {"device": device, "torch_threads": torch.get_num_threads(), "settings": s, "rows": rows, "summary": summary,
             "seconds": time.perf_counter() - tic,
             "notes": "experts = 1 is PI-HC; equal PDE points in all rows (points / experts per expert); "
                      "hc_over_this: PI-HC's seconds per step over this row's (above 1: faster than PI-HC); "

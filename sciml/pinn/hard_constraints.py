@@ -89,10 +89,12 @@ class SolveOptions:
 
 @dataclass
 class SolveInfo:
-    """What the last solve did: iterations, the worst final gradient norm, how many solves stopped at
+    """What the last solve did: how many solves (samples x experts on this process), iterations, the worst
+    final gradient norm, how many solves stopped at
     ``max_iters``, the largest condition number of ``J^T J + lambda I`` and how many exceeded
     ``max_condition``, and how many backward Hessians needed extra damping."""
 
+    solves: int = 0
     iterations: int = 0
     gradient_norm: float = 0.0
     unconverged: int = 0
@@ -173,7 +175,7 @@ def _solve(residual, basis, context, options, w0=None):
         raise ConstrainedSolveError("the constraint residual is NaN or inf at the starting coefficients; "
                                     "check the basis scale and the problem's data (initial condition)")
     cost = 0.5 * (r * r).sum(-1) + 0.5 * lam * (w * w).sum(-1)
-    info = SolveInfo()
+    info = SolveInfo(solves=E)
     gnorm = torch.zeros(E, dtype=dtype, device=b.device)
     for it in range(options.max_iters):
         J = jac(w, b, *ctx)  # (E, M, N)
