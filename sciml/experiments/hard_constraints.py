@@ -187,6 +187,33 @@ def _ranks_check(model_path: Path, u0, truth, reference, eval_seed: int, batch_s
             "inference_seconds_per_sample": got["inference_seconds_per_sample"]}
 
 
+def _compare_modes(out: Path, config: dict[str, Any], device: str, build, initial, test):
+    """Train and evaluate each mode of ``config["modes"]`` (``build(mode)`` makes the model) on the initial
+    states ``initial`` and the test trajectories ``test``; with ``ranks > 1`` also evaluate the MoE model
+    over that many gloo ranks. Returns ``(rows, predictions, ranks_check)``."""
+    import torch
+
+    rows, predictions = {}, {}
+    for mode in config["modes"]:
+        torch.manual_seed(config["train"]["seed"])
+        model = build(mode).to(device)
+        train = train_constrained(model, initial, config["train"], out / mode, device)
+        result = evaluate_constrained(model, test[:, 0].to(device), test.to(device), config["eval_seed"],
+                                      config["eval_batch"])
+        predictions[mode] = result.pop("prediction").cpu()
+        rows[mode] = {**result, "train_seconds": train["seconds"], "steps": train["step"],
+                      "seconds_per_step": train["seconds_per_step"],
+                      "mean_solver_iterations": train.get("mean_solver_iterations", 0.0),
+                      "final_loss": train["history"][-1] if train["history"] else None,
+                      "history": train["history"], "parameters": sum(p.numel() for p in model.parameters())}
+    ranks = None
+    if config.get("ranks", 1) > 1 and "moe" in rows and device == "cpu":
+        reference = {"prediction": predictions["moe"], "rel_l2": rows["moe"]["rel_l2"]}
+        ranks = _ranks_check(out / "moe" / "model.pt", test[:, 0], test, reference, config["eval_seed"],
+                             config["eval_batch"], config["ranks"], out)
+    return rows, predictions, ranks
+
+
 def run(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
     import torch
 
@@ -206,25 +233,8 @@ def run(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
             fields[split] = torch.from_numpy(store.read("tensor")).float()
     u0_train, test = fields["train"][:, 0], fields["test"]
     nt, nx = test.shape[1:]
-    rows, predictions = {}, {}
-    for mode in config["modes"]:
-        torch.manual_seed(config["train"]["seed"])
-        model = HardConstrainedFNO(_model_config(config, mode, nx, nt)).to(device)
-        train = train_constrained(model, u0_train, config["train"], out / mode, device)
-        result = evaluate_constrained(model, test[:, 0].to(device), test.to(device), config["eval_seed"],
-                                      config["eval_batch"])
-        predictions[mode] = result.pop("prediction").cpu()
-        rows[mode] = {**result, "train_seconds": train["seconds"], "steps": train["step"],
-                      "seconds_per_step": train["seconds_per_step"],
-                      "mean_solver_iterations": train.get("mean_solver_iterations", 0.0),
-                      "final_loss": train["history"][-1] if train["history"] else None,
-                      "history": train["history"],
-                      "parameters": sum(p.numel() for p in model.parameters())}
-    ranks = None
-    if config.get("ranks", 1) > 1 and "moe" in rows and device == "cpu":
-        reference = {"prediction": predictions["moe"], "rel_l2": rows["moe"]["rel_l2"]}
-        ranks = _ranks_check(out / "moe" / "model.pt", test[:, 0], test, reference, config["eval_seed"],
-                             config["eval_batch"], config["ranks"], out)
+    rows, predictions, ranks = _compare_modes(
+        out, config, device, lambda mode: HardConstrainedFNO(_model_config(config, mode, nx, nt)), u0_train, test)
     plots = _plot(out, test, predictions, rows, d["T"])
     return {"rows": rows, "ranks_check": ranks, "grid": {"nx": nx, "nt": nt}, "plots": plots}
 
@@ -351,24 +361,8 @@ def run_ns(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
             fields[split] = torch.from_numpy(store.read("tensor")).float()
     w0_train, test = fields["train"][:, 0], fields["test"]
     nt, n = test.shape[1], test.shape[2]
-    rows, predictions = {}, {}
-    for mode in config["modes"]:
-        torch.manual_seed(config["train"]["seed"])
-        model = HardConstrainedNS(_ns_model_config(config, mode, n, nt)).to(device)
-        train = train_constrained(model, w0_train, config["train"], out / mode, device)
-        result = evaluate_constrained(model, test[:, 0].to(device), test.to(device), config["eval_seed"],
-                                      config["eval_batch"])
-        predictions[mode] = result.pop("prediction").cpu()
-        rows[mode] = {**result, "train_seconds": train["seconds"], "steps": train["step"],
-                      "seconds_per_step": train["seconds_per_step"],
-                      "mean_solver_iterations": train.get("mean_solver_iterations", 0.0),
-                      "final_loss": train["history"][-1] if train["history"] else None,
-                      "history": train["history"], "parameters": sum(p.numel() for p in model.parameters())}
-    ranks = None
-    if config.get("ranks", 1) > 1 and "moe" in rows and device == "cpu":
-        reference = {"prediction": predictions["moe"], "rel_l2": rows["moe"]["rel_l2"]}
-        ranks = _ranks_check(out / "moe" / "model.pt", test[:, 0], test, reference, config["eval_seed"],
-                             config["eval_batch"], config["ranks"], out)
+    rows, predictions, ranks = _compare_modes(
+        out, config, device, lambda mode: HardConstrainedNS(_ns_model_config(config, mode, n, nt)), w0_train, test)
     return {"rows": rows, "ranks_check": ranks, "grid": {"n": n, "nt": nt}, "plots": _plot_ns(out, test, predictions,
                                                                                                 rows)}
 
