@@ -506,8 +506,28 @@ MODES = ("soft", "hc", "moe")
 _CONSTRAINT_KEYS = ("D", "phi", "rho_s", "k", "n_f", "eps", "T", "u_left")
 
 
+class _ModeChecks:
+    """What the two model configurations check alike: the mode, the counts, the experts sharing the points,
+    the solve's options; ``experts_fit()`` checks the experts against the grid."""
+
+    def _check(self, experts_fit: Callable[[], Any]) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.n_basis < 1 or self.points < 1:
+            raise ConfigError("n_basis and points must be at least 1")
+        if self.mode == "moe":
+            experts_fit()
+        if self.mode != "soft" and self.points % self.n_experts:
+            raise ConfigError(f"{self.points} PDE points cannot be shared equally by {self.n_experts} experts")
+        SolveOptions(ridge=self.ridge, max_iters=self.max_iters, tol=self.tol)
+
+    @property
+    def n_experts(self) -> int:
+        return self.experts if self.mode == "moe" else 1
+
+
 @dataclass(frozen=True)
-class HardConstraintConfig:
+class HardConstraintConfig(_ModeChecks):
     """Configuration of :class:`HardConstrainedFNO`.
 
     Attributes
@@ -550,20 +570,11 @@ class HardConstraintConfig:
     u_left: float = 1.0
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.n_basis < 1 or self.points < 1:
-            raise ConfigError("n_basis and points must be at least 1")
-        if self.mode == "moe" and self.nx and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
-            raise ConfigError(f"{self.experts} experts do not divide the {self.nx} cells of the grid into equal "
-                              f"blocks of at least 2 cells; choose a divisor of {self.nx}")
-        if self.mode != "soft" and self.points % self.n_experts:
-            raise ConfigError(f"{self.points} PDE points cannot be shared equally by {self.n_experts} experts")
-        SolveOptions(ridge=self.ridge, max_iters=self.max_iters, tol=self.tol)
-
-    @property
-    def n_experts(self) -> int:
-        return self.experts if self.mode == "moe" else 1
+        def experts_fit():
+            if self.nx and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
+                raise ConfigError(f"{self.experts} experts do not divide the {self.nx} cells of the grid into equal "
+                                  f"blocks of at least 2 cells; choose a divisor of {self.nx}")
+        self._check(experts_fit)
 
 
 class HardConstrainedFNO(torch.nn.Module):
@@ -752,7 +763,7 @@ class NavierStokesConstraint:
 
 
 @dataclass(frozen=True)
-class NavierStokesHCConfig:
+class NavierStokesHCConfig(_ModeChecks):
     """Configuration of :class:`HardConstrainedNS` (as :class:`HardConstraintConfig`; ``experts`` a square
     number, the blocks ``sqrt(K) x sqrt(K)`` over space; ``n`` the grid side, ``nt`` the stored times)."""
 
@@ -774,19 +785,7 @@ class NavierStokesHCConfig:
     distributed: bool = True
 
     def __post_init__(self):
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown hard-constraint mode {self.mode!r}; choose one of {', '.join(MODES)}")
-        if self.n_basis < 1 or self.points < 1:
-            raise ConfigError("n_basis and points must be at least 1")
-        if self.mode == "moe":
-            NavierStokesConstraint(self.n, self.nt, self.nu, self.T).check_experts(self.experts)
-        if self.mode != "soft" and self.points % self.n_experts:
-            raise ConfigError(f"{self.points} PDE points cannot be shared equally by {self.n_experts} experts")
-        SolveOptions(ridge=self.ridge, max_iters=self.max_iters, tol=self.tol)
-
-    @property
-    def n_experts(self) -> int:
-        return self.experts if self.mode == "moe" else 1
+        self._check(lambda: NavierStokesConstraint(self.n, self.nt, self.nu, self.T).check_experts(self.experts))
 
 
 class HardConstrainedNS(torch.nn.Module):
