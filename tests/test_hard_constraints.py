@@ -170,6 +170,8 @@ def test_modes_give_fields_and_finite_gradients():
         assert set(parts) == {"ic", "bc", "pde"}
     with pytest.raises(ConfigError, match=r"shape \(batch, 16\)"):
         _model("hc")(torch.zeros(2, 15, dtype=torch.float64))
+    assert _model("hc").constraint.params["eps"] == 1e-6  # PDEBench's, unless constraint_eps replaces it
+    assert _model("hc", constraint_eps=1e-2).constraint.params["eps"] == 1e-2
 
 
 def _free_port():

@@ -45,7 +45,7 @@ def _model_config(config: dict[str, Any], mode: str, nx: int, nt: int):
     return HardConstraintConfig(mode=mode, nx=nx, nt=nt, n_basis=m["n_basis"], experts=m["experts"],
                                 points=m["points"], width=m["width"], modes=m["modes"], n_layers=m["n_layers"],
                                 padding=m["padding"], ridge=m["ridge"], max_iters=m["max_iters"], tol=m["tol"],
-                                T=config["data"]["T"])
+                                T=config["data"]["T"], constraint_eps=m.get("constraint_eps", 0.0))
 
 
 def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: str = "cpu") -> dict[str, Any]:

@@ -544,6 +544,8 @@ class HardConstraintConfig(_ModeChecks):
     distributed : split the experts over the ranks of an initialised torch.distributed group
     D, phi, rho_s, k, n_f, eps, T, u_left : the diffusion-sorption coefficients (PDEBench's by default; ``sciml
         train pi-hc`` takes them from the store)
+    constraint_eps : when positive, the ``eps`` of ``R(u)`` in the constraint and the loss in place of the PDE's
+        (PDEBench's 1e-6 makes ``R'(u)`` about 1e6 near ``u = 0``, which the Levenberg-Marquardt solves meet)
     """
 
     mode: str = "moe"
@@ -568,6 +570,7 @@ class HardConstraintConfig(_ModeChecks):
     eps: float = 1e-6
     T: float = 500.0
     u_left: float = 1.0
+    constraint_eps: float = 0.0
 
     def __post_init__(self):
         def experts_fit():
@@ -596,8 +599,10 @@ class HardConstrainedFNO(torch.nn.Module):
         out = 1 if config.mode == "soft" else config.n_basis
         self.fno = FNO(FNOConfig(in_channels=1, out_channels=out, n_dims=2, modes=config.modes, width=config.width,
                                  n_layers=config.n_layers, padding=config.padding))
-        self.constraint = DiffusionSorptionConstraint(config.nx, config.nt,
-                                                      {key: getattr(config, key) for key in _CONSTRAINT_KEYS})
+        params = {key: getattr(config, key) for key in _CONSTRAINT_KEYS}
+        if config.constraint_eps > 0:
+            params["eps"] = config.constraint_eps
+        self.constraint = DiffusionSorptionConstraint(config.nx, config.nt, params)
         self.options = SolveOptions(ridge=config.ridge, max_iters=config.max_iters, tol=config.tol)
         self.last_info = SolveInfo()
 
