@@ -317,6 +317,11 @@ def report(results: dict[str, Any]) -> str:
                   f"{rc['inference_seconds_per_sample']:.4f} s per sample."]
     lines += ["", "The paper (its Table, diffusion-sorption): soft 85.9%, PI-HC 7.55%, PI-HC-MoE (K = 4) 3.60%; "
               "MoE training 1.6-3.2x and inference 2.0-3.0x faster than PI-HC."]
+    return _report_tail(lines, results)
+
+
+def _report_tail(lines: list[str], results: dict[str, Any]) -> str:
+    """The figures and the run time under a report's ``lines``."""
     for name in results.get("plots", []):
         lines += ["", f"![{name}]({name})"]
     lines += ["", f"Run time {results['seconds']:.0f} s.", ""]
@@ -422,10 +427,7 @@ def report_ns(results: dict[str, Any]) -> str:
                   f"{rc['max_abs_difference']:.2e}, test relative L2 difference {rc['rel_l2_difference']:.1e}."]
     lines += ["", "The paper (64^3, nu = 1e-4, T = 5): soft 18.1%, PI-HC 11.8%, PI-HC-MoE 8.3%; up to 12.8x faster "
               "training than PI-HC."]
-    for name in results.get("plots", []):
-        lines += ["", f"![{name}]({name})"]
-    lines += ["", f"Run time {results['seconds']:.0f} s.", ""]
-    return "\n".join(lines)
+    return _report_tail(lines, results)
 
 
 HC_NAVIER_STOKES = Experiment(

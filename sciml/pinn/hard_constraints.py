@@ -846,8 +846,11 @@ class HardConstrainedNS(torch.nn.Module):
         feats = con.features(basis).flatten(-3)  # (B, N, 6, nt n n)
         gather = idx[:, :, None, None, :].expand(B, kl, feats.shape[1], feats.shape[2], P)
         lifted = feats[:, None].expand(B, kl, *feats.shape[1:]).gather(-1, gather)  # (B, kl, N, 6, P)
-        f0 = con.features(w0[:, None].expand(B, c.nt, c.n, c.n)).flatten(-3).detach()  # (B, 6, nt n n)
-        offset = f0[:, None].expand(B, kl, *f0.shape[1:]).gather(-1, idx[:, :, None, :].expand(B, kl, 6, P))
+        # w0's features: w_tau = 0 and one frame of spatial derivatives (w0 is the same at every time), gathered
+        # at the points' cells (flat index into (nt, n, n) modulo n n)
+        f0 = con.features(w0[:, None].expand(B, 3, c.n, c.n))[:, :, 0].flatten(-2).detach()  # (B, 6, n n)
+        cell = (idx % (c.n * c.n))[:, :, None, :].expand(B, kl, 6, P)
+        offset = f0[:, None].expand(B, kl, *f0.shape[1:]).gather(-1, cell)
         force = con.forcing.to(device=w0.device, dtype=w0.dtype).reshape(-1)
         force = force.repeat(c.nt)[idx]  # (B, kl, P)
         ctx = (offset.reshape(B * kl, 6, P), force.reshape(B * kl, P))
