@@ -92,6 +92,43 @@ def test_the_solve_recovers_the_reference_solution_from_a_basis_that_holds_it():
     assert bc_errors[1] < bc_errors[0] / 3.5  # the extrapolated boundary rows are second order
 
 
+def test_the_exact_initial_condition_ansatz_recovers_the_reference_and_keeps_u0_in_every_mode():
+    # u = u0 + tau sum_i c_i b_i: the solve finds c = (1, 0) from a basis holding (truth - u0) / tau, and the
+    # initial rows vanish for any coefficients
+    from sciml.data.pdes import diffusion_sorption as ds
+
+    nx, nt = 32, 21
+    x = ds.cell_centres(nx)
+    u0 = torch.from_numpy(0.1 * np.sin(np.pi * x) ** 2)
+    params = {"u_left": 0.0}
+    truth = torch.from_numpy(ds.solve(u0.numpy(), np.linspace(0, 500, nt), params))
+    con = DiffusionSorptionConstraint(nx, nt, params)
+    tau = torch.linspace(0, 1, nt, dtype=torch.float64)[:, None]
+    g = torch.Generator().manual_seed(0)
+    exact = (truth - u0) / tau.clamp_min(1e-300)
+    exact[0] = 0.0
+    basis = torch.stack([exact * tau, torch.rand(nt, nx, generator=g, dtype=torch.float64) * tau])[None]
+    start = u0.expand(1, 1, nt, nx)
+    idx, init = con.contexts(u0[None], 1, points=64, generator=g)
+    rows = con.gather_rows(*con.lift(basis), idx)[:, 0]
+    offset = con.gather_rows(*con.lift(start), idx)[:, 0, 0]
+    w, info = solve_coefficients(con.pointwise_offset, rows, (offset, init[:, 0]), SolveOptions(ridge=1e-10, tol=1e-14))
+    assert info.unconverged == 0
+    # the truth's residual is the grid's truncation error (2.3e-3 of w here; the rows without u0 meet 2e-3)
+    assert abs(float(w[0, 0]) - 1) < 5e-3 and abs(float(w[0, 1])) < 1e-4, w
+    r = con.pointwise_offset(torch.tensordot(torch.randn(2, generator=g, dtype=torch.float64), rows[0], dims=1),
+                             offset[0], init[0, 0])
+    assert len(r) == 64 + nx + 2 * (nt - 1) and float(r[64:64 + nx].abs().max()) == 0.0  # the initial rows
+    for mode in ("soft", "hc", "moe"):
+        model = HardConstrainedFNO(HardConstraintConfig(mode=mode, nx=16, nt=9, n_basis=4, experts=4, points=32,
+                                                        width=6, modes=3, n_layers=1, exact_ic=True))
+        v0 = torch.rand(2, 16, generator=g)
+        u, experts = model.fields(v0, torch.Generator().manual_seed(1))
+        assert torch.equal(u[:, 0], v0), mode
+        if experts is not None:
+            assert torch.equal(experts[:, :, 0], v0[:, None].expand(2, experts.shape[1], 16)), mode
+
+
 def test_the_lifted_rows_the_model_solves_on_equal_the_rows_of_the_field():
     # every expert: its PDE rows at points of its block, then the global initial and boundary rows
     g = torch.Generator().manual_seed(3)
@@ -170,8 +207,8 @@ def test_modes_give_fields_and_finite_gradients():
         assert set(parts) == {"ic", "bc", "pde"}
     with pytest.raises(ConfigError, match=r"shape \(batch, 16\)"):
         _model("hc")(torch.zeros(2, 15, dtype=torch.float64))
-    assert _model("hc").constraint.params["eps"] == 1e-6  # PDEBench's, unless constraint_eps replaces it
-    assert _model("hc", constraint_eps=1e-2).constraint.params["eps"] == 1e-2
+    assert _model("hc", constraint_eps=0.0).constraint.params["eps"] == 1e-6  # PDEBench's: constraint_eps 0
+    assert _model("hc").constraint.params["eps"] == 1e-2 and _model("soft").constraint.params["eps"] == 1e-2
 
 
 def _free_port():
@@ -262,6 +299,13 @@ def test_interrupted_training_resumes_to_the_uninterrupted_weights(tmp_path, mon
     assert state["step"] == 4 and not (tmp_path / "resumed" / "checkpoint.pt").exists()
     for a, b in zip(whole.parameters(), resumed.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    # a finished or interrupted run of other settings is refused, not reused or overwritten
+    before = (tmp_path / "whole" / "model.pt").read_bytes()
+    with pytest.raises(ConfigError, match="trained with other settings .*exact_ic"):
+        train_constrained(_model("moe", exact_ic=True), u0, train, tmp_path / "whole")
+    with pytest.raises(ConfigError, match=r"train\.lr differ"):
+        train_constrained(_model("moe"), u0, {**train, "lr": 2e-3}, tmp_path / "whole")
+    assert (tmp_path / "whole" / "model.pt").read_bytes() == before
 
 
 def test_navier_stokes_rows_of_the_reference_solution_shrink_with_the_time_step():

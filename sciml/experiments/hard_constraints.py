@@ -45,7 +45,27 @@ def _model_config(config: dict[str, Any], mode: str, nx: int, nt: int):
     return HardConstraintConfig(mode=mode, nx=nx, nt=nt, n_basis=m["n_basis"], experts=m["experts"],
                                 points=m["points"], width=m["width"], modes=m["modes"], n_layers=m["n_layers"],
                                 padding=m["padding"], ridge=m["ridge"], max_iters=m["max_iters"], tol=m["tol"],
-                                T=config["data"]["T"], constraint_eps=m.get("constraint_eps", 0.0))
+                                T=config["data"]["T"], constraint_eps=m.get("constraint_eps", 1e-2),
+                                exact_ic=m.get("exact_ic", False))
+
+
+def _check_settings(path: Path, saved: dict[str, Any], model, train: dict[str, Any]) -> None:
+    """Refuse to resume or reuse ``path`` when it was trained with another model configuration or other training
+    settings (a key the file predates counts as its default); nothing is overwritten."""
+    from dataclasses import fields
+
+    from sciml._errors import ConfigError
+
+    defaults = {f.name: f.default for f in fields(model.config)}
+    mine = asdict(model.config)
+    theirs = {**defaults, **saved.get("config", mine)}
+    differ = sorted(k for k in mine if theirs.get(k) != mine[k])
+    if "settings" in saved:
+        differ += sorted(f"train.{k}" for k in (set(train) | set(saved["settings"])) - {"log_every", "checkpoint_every"}
+                         if saved["settings"].get(k) != train.get(k))
+    if differ:
+        raise ConfigError(f"{path} was trained with other settings ({', '.join(differ)} differ); choose another "
+                          f"--out or remove {path.parent} to train again")
 
 
 def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: str = "cpu") -> dict[str, Any]:
@@ -64,10 +84,12 @@ def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: s
     state = {"step": 0, "seconds": 0.0, "history": [], "solver_iterations": 0}
     if final.exists():
         saved = load_checkpoint(final)
+        _check_settings(final, saved, model, train)
         model.load_state_dict(saved["model"])
         return saved["train"]
     if ckpt.exists():
         saved = load_checkpoint(ckpt)
+        _check_settings(ckpt, saved, model, train)
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         batches.set_state(saved["batches"])
@@ -86,8 +108,8 @@ def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: s
         batch = u0[idx.to(u0.device)]
         u, experts = model.fields(batch, generator=points)
         loss, parts = model.physics_loss(u, batch, experts)
-        if not math.isfinite(float(loss)):
-            raise SciMLError(f"{run_dir.name}: the loss is {float(loss)} at step {step}; training stopped "
+        if not math.isfinite(loss.item()):
+            raise SciMLError(f"{run_dir.name}: the loss is {loss.item()} at step {step}; training stopped "
                              f"(the last checkpoint, {ckpt}, is kept)")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -101,11 +123,12 @@ def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: s
         state["step"], state["seconds"] = step + 1, time.perf_counter() - tic
         if state["step"] % train["checkpoint_every"] == 0 and state["step"] < steps:
             save_checkpoint(ckpt, {"model": model.weights(), "optimizer": opt.state_dict(),
-                                   "batches": batches.get_state(), "points": points.get_state(), "train": state})
+                                   "batches": batches.get_state(), "points": points.get_state(), "train": state,
+                                   "config": asdict(model.config), "settings": dict(train)})
     state["seconds_per_step"] = state["seconds"] / max(steps, 1)
     state["mean_solver_iterations"] = state["solver_iterations"] / max(steps, 1)
     save_checkpoint(final, {"model": model.weights(), "config": asdict(model.config), "kind": type(model).__name__,
-                            "train": state})
+                            "train": state, "settings": dict(train)})
     if ckpt.exists():
         ckpt.unlink()
     return state
