@@ -240,6 +240,7 @@ def test_resume_after_an_interruption_continues_from_the_last_step(tmp_path):
     ({"eval_points": 15}, "eval_points"),
     ({"t_final": 0.0125}, "whole number of steps"),
     ({"coefficient": True}, "coefficient must be a number"),
+    ({"sharpness": -0.5}, "sharpness must be a finite number"),
 ])
 def test_bad_settings_get_one_clear_error(changes, message):
     with pytest.raises(ConfigError, match=message):
@@ -359,3 +360,19 @@ def test_the_euler_floor_on_a_fine_grid_equals_its_modal_formula():
     want = float((solver.values(modal) - solver.values(exact)).norm() / solver.values(exact).norm())
     assert got == pytest.approx(want, rel=1e-6)
     assert 1e-5 < got < 1e-3  # first order: about 3e-4 per unit time at this dt (the paper's heat figure)
+
+
+def test_the_initial_condition_has_the_modified_bessel_spectrum_its_sharpness_sets():
+    # exp(-a (1 + cos 2x)) = e^{-a} sum_n (-1)^n I_n(a) e^{2inx}: mode 2n of the x-profile is I_n(a) / I_0(a) of mode 0
+    from scipy.special import iv
+
+    from sciml.teng.equations import initial_condition
+
+    n = 64
+    x = grid_points(n).reshape(n, n, 2)
+    for a in (1.0, 0.5):
+        u = initial_condition(x, 0.5, a)
+        profile = torch.fft.fft(u[:, n // 4]).abs() / n  # at y = pi / 2, sin y = 1
+        for k in (1, 2, 3, 4, 6):
+            assert abs(float(profile[2 * k] / profile[0]) - iv(k, a) / iv(0, a)) < 1e-12, (a, k)
+        assert float(profile[1::2].max()) < 1e-15 * float(profile[0])

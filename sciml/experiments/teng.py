@@ -27,8 +27,8 @@ PAPER_NUMBERS = {"t_final": 4.0, "dt": 0.005, "claim_rel_l2": "about 1e-6 or bel
                  "heat_floor_euler": 3e-4, "heat_floor_heun": 3e-7}
 
 RUN_KEYS = ("coefficient", "dt", "t_final", "points", "resample", "iterations", "params_first", "params_rest",
-            "width", "depth", "model_seed", "seed", "amplitude", "init_adam_steps", "init_lr", "init_steps",
-            "init_iterations", "init_params", "eval_points", "eval_every", "reference_step", "damping",
+            "width", "depth", "model_seed", "seed", "amplitude", "sharpness", "init_adam_steps", "init_lr",
+            "init_steps", "init_iterations", "init_params", "eval_points", "eval_every", "reference_step", "damping",
             "lstsq_driver", "chunk")
 METHODS = ("teng-euler", "teng-heun", "tdvp", "pinn")
 
@@ -47,8 +47,8 @@ def _initial(out: Path, base, settings: dict[str, Any], device: str = "cpu"):
     from sciml.teng.stepper import TengRun
 
     path = out / "init.pt"
-    keys = ("width", "depth", "model_seed", "seed", "amplitude", "points", "iterations", "init_adam_steps", "init_lr",
-            "init_steps", "init_iterations", "init_params", "damping", "lstsq_driver")
+    keys = ("width", "depth", "model_seed", "seed", "amplitude", "sharpness", "points", "iterations", "init_adam_steps",
+            "init_lr", "init_steps", "init_iterations", "init_params", "damping", "lstsq_driver")
     wanted = {k: settings.get(k) for k in keys}
     if path.exists():
         saved = load_checkpoint(path)
@@ -163,8 +163,9 @@ def report(results: dict[str, Any]) -> str:
     init = results["init"]
     adam = f" after {c['init_adam_steps']} Adam steps" if c["init_adam_steps"] else ""
     lines = [f"# teng-{eq}: TENG-Euler and TENG-Heun against TDVP and a PINN", "", f"{PAPER}.", "",
-             f"{rhs} on [0, 2 pi)^2 (periodic), D = {results['coefficient']:g}, u0 = {c['amplitude']:g} exp(-(1 + cos 2x)) "
-             f"sin y (ours; the paper's initial condition is given only as data), t in [0, {c['t_final']:g}], "
+             f"{rhs} on [0, 2 pi)^2 (periodic), D = {results['coefficient']:g}, u0 = {c['amplitude']:g} "
+             f"exp(-{c.get('sharpness', 1.0):g} (1 + cos 2x)) sin y (ours; the paper's initial condition is given "
+             f"only as data), t in [0, {c['t_final']:g}], "
              f"dt = {c['dt']:g} ({results['steps']} steps). Network: periodic cosine embedding, tanh, width {c['width']}, "
              f"depth {c['depth']} ({results['parameters']} parameters), float64. Collocation: a {c['points']}^2 grid"
              f"{' shifted randomly every step' if c['resample'] else ''}; per iteration a random subset of "

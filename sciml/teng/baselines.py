@@ -105,7 +105,7 @@ class PinnRun:
             tx, x0 = tx.to(self.device), x0.to(self.device)
             t0 = torch.cat([torch.zeros(len(x0), 1, dtype=x0.dtype, device=x0.device), x0], dim=1)
             residual = self._residual(tx).pow(2).mean()
-            ic = (self.net(t0) - initial_condition(x0, c.amplitude)).pow(2).mean()
+            ic = (self.net(t0) - initial_condition(x0, c.amplitude, c.sharpness)).pow(2).mean()
             total = residual + self.ic_weight * ic
             optimizer.zero_grad(set_to_none=True)
             total.backward()

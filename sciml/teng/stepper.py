@@ -61,7 +61,7 @@ class TengConfig:
     params_first, params_rest : parameters in the random subset of the first and of the later iterations
     width, depth, model_seed : the network (:class:`~sciml.teng.model.PeriodicNetConfig`)
     seed : the random parameter subsets and grid shifts
-    amplitude : of the initial condition
+    amplitude, sharpness : of the initial condition (:func:`~sciml.teng.equations.initial_condition`)
     init_adam_steps, init_lr : Adam on the initial fit before the least-squares iterations
     init_steps : homotopy steps of the initial fit (from the network's function to ``u0``)
     init_iterations, init_params : Levenberg-Marquardt iterations on ``u0`` after the homotopy, and the subset
@@ -93,6 +93,7 @@ class TengConfig:
     model_seed: int = 1234
     seed: int = 8844
     amplitude: float = 0.5
+    sharpness: float = 1.0
     init_adam_steps: int = 2000
     init_lr: float = 1e-3
     init_steps: int = 100
@@ -112,6 +113,8 @@ class TengConfig:
             value = getattr(self, key)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{key} must be a positive number, got {value!r}")
+        if not (math.isfinite(self.sharpness) and self.sharpness >= 0):
+            raise ConfigError(f"sharpness must be a finite number >= 0, got {self.sharpness!r}")
         if self.t_final < self.dt * (1 - 1e-9):
             raise ConfigError(f"t_final = {self.t_final} is shorter than one step dt = {self.dt}")
         for key in ("points", "params_first", "params_rest", "init_params", "eval_points", "eval_every", "chunk"):
@@ -321,7 +324,7 @@ class TengRun:
                  initial: Callable[[torch.Tensor], torch.Tensor] | Any | None = None):
         self.config = config
         if initial is None:
-            self.initial = lambda x: initial_condition(x, config.amplitude)
+            self.initial = lambda x: initial_condition(x, config.amplitude, config.sharpness)
         elif callable(initial):
             self.initial = initial
         else:
