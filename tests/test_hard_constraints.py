@@ -349,3 +349,19 @@ def test_hc_navier_stokes_runs_at_smoke_scale(tmp_path):
     assert list(results["rows"]) == ["soft", "hc", "moe"]
     assert results["ranks_check"]["rel_l2_difference"] < 1e-4  # float32 model (the float64 test holds 1e-6)
     assert "| PI-HC-MoE |" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_the_moe_warm_up_trains_exactly_as_pi_hc(tmp_path):
+    # warmup_hc_steps: the MoE's first steps solve with one expert on the same basis and points, as PI-HC does
+    from sciml.experiments.hard_constraints import train_constrained
+
+    train = {"steps": 3, "batch_size": 2, "lr": 1e-3, "lr_halve": 2, "lr_floor": 1e-4, "clip": 1.0, "seed": 0,
+             "log_every": 1, "checkpoint_every": 10}
+    u0 = 0.1 * torch.rand(4, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    hc, moe, plain = _model("hc"), _model("moe"), _model("moe")
+    train_constrained(hc, u0, train, tmp_path / "hc")
+    train_constrained(moe, u0, {**train, "warmup_hc_steps": 3}, tmp_path / "moe")
+    train_constrained(plain, u0, train, tmp_path / "plain")
+    for a, b, c in zip(hc.parameters(), moe.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    assert any(not torch.allclose(a, c) for a, c in zip(hc.parameters(), plain.parameters()))

@@ -70,7 +70,8 @@ def _check_settings(path: Path, saved: dict[str, Any], model, train: dict[str, A
 
 def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: str = "cpu") -> dict[str, Any]:
     """Adam on the physics loss (lr halved every ``lr_halve`` steps down to ``lr_floor``, gradient norm
-    clipped at ``clip``), resumable from ``run_dir/checkpoint.pt``; writes ``run_dir/model.pt``."""
+    clipped at ``clip``), resumable from ``run_dir/checkpoint.pt``; writes ``run_dir/model.pt``. A MoE model
+    trains its first ``warmup_hc_steps`` steps (default 0) as PI-HC (one expert, the same basis and points)."""
     import torch
 
     from sciml._errors import SciMLError
@@ -106,7 +107,8 @@ def train_constrained(model, u0, train: dict[str, Any], run_dir: Path, device: s
             group["lr"] = lr
         idx = torch.randint(0, n, (min(train["batch_size"], n),), generator=batches)
         batch = u0[idx.to(u0.device)]
-        u, experts = model.fields(batch, generator=points)
+        warm = model.config.mode == "moe" and step < train.get("warmup_hc_steps", 0)
+        u, experts = model.fields(batch, generator=points, experts=1 if warm else None)
         loss, parts = model.physics_loss(u, batch, experts)
         if not math.isfinite(loss.item()):
             raise SciMLError(f"{run_dir.name}: the loss is {loss.item()} at step {step}; training stopped "

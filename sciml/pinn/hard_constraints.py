@@ -634,9 +634,12 @@ class HardConstrainedFNO(torch.nn.Module):
         u, experts = self.fields(u0, generator)
         return (u, experts) if return_experts else u
 
-    def fields(self, u0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+    def fields(self, u0: Tensor, generator: torch.Generator | None = None, experts: int | None = None
+               ) -> tuple[Tensor, Tensor | None]:
         """``(u (B, nt, nx), expert fields (B, K, nt, nx) or None)``: ``u`` takes each block from its expert;
-        the experts' global fields (own coefficients on the shared basis) are for :meth:`physics_loss`."""
+        the experts' global fields (own coefficients on the shared basis) are for :meth:`physics_loss`.
+        ``experts``: solve with that many experts instead of the configured ones (1: PI-HC on the same basis,
+        the warm-up of ``warmup_hc_steps`` in training)."""
         c = self.config
         basis = self.basis(u0)
         if c.exact_ic:
@@ -644,7 +647,7 @@ class HardConstrainedFNO(torch.nn.Module):
             start = u0[:, None, None, :].expand(u0.shape[0], 1, c.nt, c.nx).to(basis.dtype)
         if c.mode == "soft":
             return (start[:, 0] + basis[:, 0] if c.exact_ic else basis[:, 0]), None
-        K, B = c.n_experts, u0.shape[0]
+        K, B = (c.n_experts if experts is None else experts), u0.shape[0]
         rank, world = distributed_world() if c.distributed and K > 1 else (0, 1)
         if world > 1:
             basis = _SumGradOverRanks.apply(basis)
@@ -846,12 +849,14 @@ class HardConstrainedNS(torch.nn.Module):
         w, experts = self.fields(w0, generator)
         return (w, experts) if return_experts else w
 
-    def fields(self, w0: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+    def fields(self, w0: Tensor, generator: torch.Generator | None = None, experts: int | None = None
+               ) -> tuple[Tensor, Tensor | None]:
+        """As :meth:`HardConstrainedFNO.fields` (``experts``: a square number in place of the configured ones)."""
         c = self.config
         basis = self.basis(w0)  # (B, N, nt, n, n)
         if c.mode == "soft":
             return w0[:, None] + basis[:, 0], None
-        K, B = c.n_experts, w0.shape[0]
+        K, B = (c.n_experts if experts is None else experts), w0.shape[0]
         rank, world = distributed_world() if c.distributed and K > 1 else (0, 1)
         if world > 1:
             basis = _SumGradOverRanks.apply(basis)
