@@ -320,7 +320,9 @@ def report(results: dict[str, Any]) -> str:
              f"(MoE: {m['experts']} experts over space, {m['points'] // m['experts']} each), ridge {m['ridge']:g}, "
              f"Levenberg-Marquardt up to {m['max_iters']} iterations in float64. Training: physics loss only, "
              f"{t['steps']} Adam steps of {t['batch_size']} samples, lr {t['lr']:g} halved every {t['lr_halve']} "
-             f"steps (floor {t['lr_floor']:g}), gradient clip {t['clip']:g}.", "",
+             f"steps (floor {t['lr_floor']:g}), gradient clip {t['clip']:g}"
+             + (f"; MoE's first {t['warmup_hc_steps']} steps train the basis as PI-HC (one expert, the same points)"
+                if t.get("warmup_hc_steps") else "") + ".", "",
              "| model | test relative L2 | paper | train s | s / step | solver iterations / step | "
              "inference s / sample |", "|---|---|---|---|---|---|---|"]
     for mode, r in rows.items():
