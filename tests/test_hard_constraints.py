@@ -365,3 +365,22 @@ def test_the_moe_warm_up_trains_exactly_as_pi_hc(tmp_path):
     for a, b, c in zip(hc.parameters(), moe.parameters(), plain.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
     assert any(not torch.allclose(a, c) for a, c in zip(hc.parameters(), plain.parameters()))
+
+
+def test_a_model_file_older_than_constraint_eps_is_read_with_the_pde_eps_it_was_trained_with(tmp_path):
+    from sciml.experiments.hard_constraints import _load, train_constrained
+    from sciml.io import load_checkpoint, save_checkpoint
+
+    train = {"steps": 1, "batch_size": 2, "lr": 1e-3, "lr_halve": 2, "lr_floor": 1e-4, "clip": 1.0, "seed": 0,
+             "log_every": 1, "checkpoint_every": 10}
+    u0 = 0.1 * torch.rand(4, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    train_constrained(_model("hc", constraint_eps=0.0), u0, train, tmp_path / "old")
+    path = tmp_path / "old" / "model.pt"
+    saved = load_checkpoint(path)
+    for key in ("constraint_eps", "exact_ic"):
+        saved["config"].pop(key)
+    saved.pop("settings")
+    save_checkpoint(path, saved)
+    assert _load(path).constraint.params["eps"] == 1e-6
+    with pytest.raises(ConfigError, match="constraint_eps differ"):
+        train_constrained(_model("hc"), u0, train, tmp_path / "old")

@@ -49,16 +49,25 @@ def _model_config(config: dict[str, Any], mode: str, nx: int, nt: int):
                                 exact_ic=m.get("exact_ic", False))
 
 
-def _check_settings(path: Path, saved: dict[str, Any], model, train: dict[str, Any]) -> None:
-    """Refuse to resume or reuse ``path`` when it was trained with another model configuration or other training
-    settings (a key the file predates counts as its default); nothing is overwritten."""
+# what a configuration key the file predates meant then (constraint_eps came with default 0: the PDE's eps)
+_PREDATED = {"constraint_eps": 0.0, "exact_ic": False}
+
+
+def _saved_config(saved: dict[str, Any], config_cls) -> dict[str, Any]:
+    """The model configuration a file was trained with, its predated keys filled with what they meant then."""
     from dataclasses import fields
 
+    names = {f.name for f in fields(config_cls)}
+    return {**{k: v for k, v in _PREDATED.items() if k in names}, **saved["config"]}
+
+
+def _check_settings(path: Path, saved: dict[str, Any], model, train: dict[str, Any]) -> None:
+    """Refuse to resume or reuse ``path`` when it was trained with another model configuration or other training
+    settings; nothing is overwritten."""
     from sciml._errors import ConfigError
 
-    defaults = {f.name: f.default for f in fields(model.config)}
     mine = asdict(model.config)
-    theirs = {**defaults, **saved.get("config", mine)}
+    theirs = _saved_config(saved, type(model.config)) if "config" in saved else mine
     differ = sorted(k for k in mine if theirs.get(k) != mine[k])
     if "settings" in saved:
         differ += sorted(f"train.{k}" for k in (set(train) | set(saved["settings"])) - {"log_every", "checkpoint_every"}
@@ -167,11 +176,10 @@ def _load(path: Path, device: str = "cpu"):
     from sciml.pinn import hard_constraints as hc
 
     saved = load_checkpoint(path, map_location=device)
-    cfg = dict(saved["config"])
     if saved.get("kind") == "HardConstrainedNS":
-        model = hc.HardConstrainedNS(hc.NavierStokesHCConfig(**cfg))
+        model = hc.HardConstrainedNS(hc.NavierStokesHCConfig(**_saved_config(saved, hc.NavierStokesHCConfig)))
     else:
-        model = hc.HardConstrainedFNO(hc.HardConstraintConfig(**cfg))
+        model = hc.HardConstrainedFNO(hc.HardConstraintConfig(**_saved_config(saved, hc.HardConstraintConfig)))
     model = model.to(device)
     model.load_state_dict(saved["model"])
     return model
