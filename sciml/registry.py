@@ -32,6 +32,7 @@ MODELS: dict[str, str] = {
     "mp-pde": "sciml.graph.specs:MPPDE_SPEC",
     "gnn-bvp": "sciml.graph.specs:GNN_BVP_SPEC",
     "pi-hc": "sciml.pinn.hard_constraints:SPEC",
+    "wos-no": "sciml.wos.spec:SPEC",
 }
 
 EXPERIMENTS: dict[str, str] = {

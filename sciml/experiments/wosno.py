@@ -45,6 +45,7 @@ def run(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
     import torch
 
     from sciml.io import atomic_path, write_json
+    from sciml.wos.spec import model_payload
     from sciml.wos.wosno import WosNoTrainer, make_instances, measure_in_subprocess
 
     tic = time.perf_counter()
@@ -66,8 +67,8 @@ def run(out: Path, config: dict[str, Any], device: str) -> dict[str, Any]:
         result = trainer.train(test, evaluate_every=config["evaluate_every"], progress=True)
         row = {"method": method, **result, "parameters": sum(p.numel() for p in trainer.model.parameters()),
                "settings": config}
-        with atomic_path(out / f"{method}.pt") as tmp:
-            torch.save(trainer.model.state_dict(), tmp)
+        with atomic_path(out / f"{method}.pt") as tmp:  # a sciml model file: sciml.load(out / "wos.pt")
+            torch.save(model_payload(trainer, result), tmp)
         row["timing"] = measure_in_subprocess(cfg, config["timing_steps"], device=device,
                                               timeout=config["timing_timeout"])
         row["example"] = _example(trainer, test[0])

@@ -194,7 +194,9 @@ class Trainer:
     Parameters
     ----------
     method : object with ``model``, ``step(batch)`` and optionally ``evaluate(batch)`` and ``metric``;
-        a sampler-driven method also has ``sample(generator) -> batch``
+        a sampler-driven method also has ``sample(generator) -> batch``; a method with a running state of its
+        own (wos-no's walk-on-spheres means) has ``state_dict()`` / ``load_state_dict(state)``, saved in
+        ``checkpoint.pt`` and restored on resume
     train_data : a torch Dataset, or ``None`` for a sampler-driven method
     config : :class:`TrainConfig`
     run_dir : output directory; new or empty, unless ``resume`` (continue the run there) or ``force``
@@ -323,6 +325,8 @@ class Trainer:
         if state.get("phase", "adamw") == self.phase:  # a phase that starts now starts with a fresh optimiser
             self.optimizer.load_state_dict(state["optimizer"])
         self.best = dict(state["best"])
+        if "method_state" in state and callable(getattr(self.method, "load_state_dict", None)):
+            self.method.load_state_dict(state["method_state"])  # a method's own running state (wos-no's targets)
         set_rng_state(state["rng"])
         if self.dist.is_main:
             self._truncate_metrics(self.start_epoch)
@@ -373,7 +377,9 @@ class Trainer:
             "format": "sciml-checkpoint", "sciml_version": __version__, "model_name": self.model_name,
             "model_config": to_dict(self.model_config), "train_config": to_dict(self.config),
             "model": weights, "optimizer": self.optimizer.state_dict(), "phase": self.phase,
-            "epoch": epoch, "rng": rng_state(), "best": self.best, "world_size": self.dist.world_size})
+            "epoch": epoch, "rng": rng_state(), "best": self.best, "world_size": self.dist.world_size,
+            **({"method_state": self.method.state_dict()} if callable(getattr(self.method, "state_dict", None))
+               else {})})
 
     def _write_config(self) -> None:
         import yaml

@@ -36,7 +36,7 @@ from torch import nn
 from sciml._errors import ConfigError, DataError
 
 __all__ = ["WosNoConfig", "Instance", "METHODS", "sample_params", "make_instance", "make_instances", "build_gino",
-           "WosNoTrainer", "relative_l2", "time_steps", "measure_in_subprocess"]
+           "WosNoTrainer", "RunningTargets", "method_loss", "relative_l2", "instance_from_arrays", "source_values", "boundary_values", "time_steps", "measure_in_subprocess"]
 
 log = logging.getLogger("sciml.wos")
 
@@ -108,28 +108,8 @@ class WosNoConfig:
 
 # --------------------------------------------------------------------------------------------------- the family
 
-def sample_params(seed: int, index: int, c_max: float = 0.2) -> dict[str, Any]:
-    """Instance ``index`` of the family drawn from ``seed`` (independent of how many others are drawn)."""
-    rng = np.random.default_rng([int(seed), int(index)])
-    source = rng.standard_normal((2, 3))  # mu_x, mu_y, beta per bump, as the authors' script lays them out
-    return {"c1": float(rng.uniform(-c_max, c_max)), "c2": float(rng.uniform(-c_max, c_max)),
-            "mu": source[:, :2].tolist(), "beta": source[:, 2].tolist(),
-            "b": rng.uniform(-1.0, 1.0, 5).tolist()}
-
-
-def source_values(params: dict[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``f(x, y) = sum_i beta_i exp(-|x - mu_i|^2)`` (``Lap u = f``)."""
-    out = np.zeros(np.broadcast(x, y).shape)
-    for (mx, my), beta in zip(params["mu"], params["beta"]):
-        out = out + beta * np.exp(-((x - mx) ** 2 + (y - my) ** 2))
-    return out
-
-
-def boundary_values(params: dict[str, Any], x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``g`` at the polar angle of ``(x, y)``: ``b0 + (b1 cos t + b2 sin t + b3 cos 2t + b4 sin 2t) / 4``."""
-    b = params["b"]
-    t = np.arctan2(y, x)
-    return b[0] + (b[1] * np.cos(t) + b[2] * np.sin(t) + b[3] * np.cos(2 * t) + b[4] * np.sin(2 * t)) / 4
+# the family's definition lives with its data generator (``sciml data generate poisson-star``)
+from sciml.data.pdes.poisson_star import boundary_values, sample_params, source_values  # noqa: E402
 
 
 @dataclass
@@ -152,31 +132,36 @@ class Instance:
 
 def make_instance(seed: int, index: int, config: WosNoConfig) -> Instance:
     """Mesh instance ``index``, solve it by finite elements and compute the operator's input features."""
-    from sciml.data.mesh import generate_domain
-    from sciml.data.pdes.poisson_mesh import solve
-    from sciml.wos.boundary import boundary_from_mesh
+    from sciml.data.pdes.poisson_star import solve_instance
 
     params = sample_params(seed, index, config.c_max)
-    mesh = generate_domain("star", h=config.mesh_h, c1=params["c1"], c2=params["c2"], center=(0.0, 0.0), radius=1.0)
-    pts = np.asarray(mesh.points[:, :2], dtype=np.float64)
-    cells = np.asarray(mesh.cells_dict["triangle"])
-    fem = solve(mesh, lambda x, y: -source_values(params, x, y), order=2,
-                dirichlet=lambda x, y: boundary_values(params, x, y)).numpy()
-    boundary = boundary_from_mesh(mesh)
-    x = torch.from_numpy(pts)
-    dist, closest = boundary.distance_and_closest(x)
-    edges = np.sort(np.concatenate([cells[:, [0, 1]], cells[:, [1, 2]], cells[:, [2, 0]]]), axis=1)
-    uniq, counts = np.unique(edges, axis=0, return_counts=True)
-    on_boundary = np.zeros(len(pts), dtype=bool)
-    on_boundary[uniq[counts == 1].ravel()] = True
-    dist = dist.numpy()
+    points, cells, fem = solve_instance(params, config.mesh_h, order=2)
+    return instance_from_arrays(index, params, points, cells, fem)
+
+
+def instance_from_arrays(index: int, params: dict[str, Any], points: np.ndarray, cells: np.ndarray,
+                         fem: np.ndarray | None = None) -> Instance:
+    """An :class:`Instance` from its mesh (``points (n, 2)``, ``cells (m, 3)``), its parameters (the dict of
+    :func:`sample_params`) and its finite-element solution at the vertices (``None``: unknown, NaN)."""
+    import meshio
+
+    from sciml.data.pdes.poisson_star import boundary_vertices
+    from sciml.wos.boundary import boundary_from_mesh
+
+    pts = np.asarray(points, dtype=np.float64)
+    cells = np.asarray(cells, dtype=np.int64)
+    boundary = boundary_from_mesh(meshio.Mesh(pts, [("triangle", cells)]))
+    dist, closest = boundary.distance_and_closest(torch.from_numpy(pts))
+    on_boundary = boundary_vertices(cells, len(pts))
+    dist = dist.numpy().copy()
     dist[on_boundary] = 0.0
-    closest = closest.numpy()
+    closest = closest.numpy().copy()
     closest[on_boundary] = pts[on_boundary]
     g_closest = boundary_values(params, closest[:, 0], closest[:, 1])
     f = source_values(params, pts[:, 0], pts[:, 1])
     features = np.stack([g_closest, dist, f], axis=1)
     as32 = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)  # noqa: E731
+    fem = np.full(len(pts), np.nan) if fem is None else np.asarray(fem, dtype=np.float64)
     return Instance(index=index, params=params, points=as32(pts), cells=cells,
                     on_boundary=torch.from_numpy(on_boundary), features=as32(features),
                     g=as32(boundary_values(params, pts[:, 0], pts[:, 1])), f=as32(f),
@@ -219,6 +204,81 @@ def relative_l2(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target).norm() / target.norm().clamp_min(1e-12)
 
 
+class RunningTargets:
+    """The ``wos`` method's targets: per instance, the running mean of every walk so far at its interior
+    points (``walks`` fresh walks per point per visit, seeded by the seed, the instance and the visit)."""
+
+    def __init__(self, config: WosNoConfig):
+        self.config = config
+        self.targets: dict[int, torch.Tensor] = {}    # running means (interior points)
+        self.walk_counts: dict[int, int] = {}
+        self.unfinished = 0
+        self.walk_seconds = 0.0
+
+    def update(self, inst: Instance) -> torch.Tensor:
+        """One more visit of ``inst``: its target, the running mean at the interior points and ``g`` on the
+        boundary."""
+        from sciml.wos.estimator import walk_on_spheres
+
+        c = self.config
+        interior = ~inst.on_boundary
+        params = inst.params
+
+        def g(x):
+            v = x.detach().cpu().numpy()
+            return torch.as_tensor(boundary_values(params, v[:, 0], v[:, 1]), dtype=x.dtype, device=x.device)
+
+        def f(x):
+            v = x.detach().cpu().numpy()
+            return torch.as_tensor(source_values(params, v[:, 0], v[:, 1]), dtype=x.dtype, device=x.device)
+
+        tic = time.perf_counter()
+        k = self.walk_counts.get(inst.index, 0)
+        seed = c.seed * 1_000_003 + inst.index * 1009 + k
+        est = walk_on_spheres(inst.boundary, inst.points[interior].double(), g, f, walks=c.walks, eps=c.eps,
+                              max_steps=c.max_steps, seed=seed)
+        self.walk_seconds += time.perf_counter() - tic
+        self.unfinished += int(est.unfinished.sum())
+        new = est.mean.float()
+        mean = new if k == 0 else (self.targets[inst.index] * k + new * c.walks) / (k + c.walks)
+        self.targets[inst.index], self.walk_counts[inst.index] = mean, k + c.walks
+        target = inst.g.clone()
+        target[interior] = mean
+        return target
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"targets": {str(k): v.clone() for k, v in self.targets.items()},
+                "walk_counts": {str(k): int(v) for k, v in self.walk_counts.items()},
+                "unfinished": int(self.unfinished), "walk_seconds": float(self.walk_seconds)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.targets = {int(k): v.float().cpu() for k, v in state["targets"].items()}
+        self.walk_counts = {int(k): int(v) for k, v in state["walk_counts"].items()}
+        self.unfinished = int(state.get("unfinished", 0))
+        self.walk_seconds = float(state.get("walk_seconds", 0.0))
+
+
+def method_loss(config: WosNoConfig, inst: Instance, forward, running: RunningTargets | None,
+                device: torch.device) -> torch.Tensor:
+    """The training loss of ``config.method`` on one instance; ``forward(inst, queries=None) -> (n,)``."""
+    if config.method == "wos":
+        if running is None:
+            raise ConfigError("the wos method needs its running walk-on-spheres targets")
+        return relative_l2(forward(inst), running.update(inst).to(device))
+    if config.method == "fem":
+        if not bool(torch.isfinite(inst.fem).all()):
+            raise DataError(f"instance {inst.index} has no finite-element solution to train the fem method on")
+        return relative_l2(forward(inst), inst.fem.float().to(device))
+    q = inst.points.to(device).clone().requires_grad_(True)
+    u = forward(inst, q)
+    (grad,) = torch.autograd.grad(u.sum(), q, create_graph=True)
+    lap = sum(torch.autograd.grad(grad[:, k].sum(), q, create_graph=True)[0][:, k] for k in range(2))
+    interior = ~inst.on_boundary.to(device)
+    residual = lap[interior] - inst.f.to(device)[interior]
+    boundary = u[~interior] - inst.g.to(device)[~interior]
+    return config.interior_weight * residual.pow(2).mean() + config.boundary_weight * boundary.pow(2).mean()
+
+
 class WosNoTrainer:
     """Trains a GINO on a list of instances with one of :data:`METHODS`, one instance per step, ``epochs``
     passes in a seeded random order; keeps the running-mean walk-on-spheres targets (``wos``)."""
@@ -236,10 +296,7 @@ class WosNoTrainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.total = self.epochs * len(instances)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total)
-        self.targets: dict[int, torch.Tensor] = {}    # running means (interior points)
-        self.walk_counts: dict[int, int] = {}
-        self.unfinished = 0
-        self.walk_seconds = 0.0
+        self.running = RunningTargets(config)
         self.step_count = 0
 
     def forward(self, inst: Instance, queries: torch.Tensor | None = None) -> torch.Tensor:
@@ -248,51 +305,28 @@ class WosNoTrainer:
                          output_queries=pts if queries is None else queries, x=inst.features.to(self.device)[None])
         return out.reshape(-1)
 
+    @property
+    def targets(self) -> dict[int, torch.Tensor]:
+        return self.running.targets
+
+    @property
+    def walk_counts(self) -> dict[int, int]:
+        return self.running.walk_counts
+
+    @property
+    def unfinished(self) -> int:
+        return self.running.unfinished
+
+    @property
+    def walk_seconds(self) -> float:
+        return self.running.walk_seconds
+
     def wos_target(self, inst: Instance) -> torch.Tensor:
         """The running mean of every walk so far at the interior points, ``g`` at the boundary points."""
-        from sciml.wos.estimator import walk_on_spheres
-
-        c = self.config
-        interior = ~inst.on_boundary
-        params = inst.params
-
-        def g(x):
-            v = x.detach().cpu().numpy()
-            return torch.as_tensor(boundary_values(params, v[:, 0], v[:, 1]), dtype=x.dtype, device=x.device)
-
-        def f(x):
-            v = x.detach().cpu().numpy()
-            return torch.as_tensor(source_values(params, v[:, 0], v[:, 1]), dtype=x.dtype, device=x.device)
-
-        tic = time.perf_counter()
-        seed = c.seed * 1_000_003 + inst.index * 1009 + self.walk_counts.get(inst.index, 0)
-        est = walk_on_spheres(inst.boundary, inst.points[interior].double(), g, f, walks=c.walks, eps=c.eps,
-                              max_steps=c.max_steps, seed=seed)
-        self.walk_seconds += time.perf_counter() - tic
-        self.unfinished += int(est.unfinished.sum())
-        k = self.walk_counts.get(inst.index, 0)
-        new = est.mean.float()
-        mean = new if k == 0 else (self.targets[inst.index] * k + new * c.walks) / (k + c.walks)
-        self.targets[inst.index], self.walk_counts[inst.index] = mean, k + c.walks
-        target = inst.g.clone()
-        target[interior] = mean
-        return target
+        return self.running.update(inst)
 
     def loss(self, inst: Instance) -> torch.Tensor:
-        c = self.config
-        if c.method == "wos":
-            target = self.wos_target(inst).to(self.device)
-            return relative_l2(self.forward(inst), target)
-        if c.method == "fem":
-            return relative_l2(self.forward(inst), inst.fem.float().to(self.device))
-        q = inst.points.to(self.device).clone().requires_grad_(True)
-        u = self.forward(inst, q)
-        (grad,) = torch.autograd.grad(u.sum(), q, create_graph=True)
-        lap = sum(torch.autograd.grad(grad[:, k].sum(), q, create_graph=True)[0][:, k] for k in range(2))
-        interior = ~inst.on_boundary.to(self.device)
-        residual = lap[interior] - inst.f.to(self.device)[interior]
-        boundary = u[~interior] - inst.g.to(self.device)[~interior]
-        return c.interior_weight * residual.pow(2).mean() + c.boundary_weight * boundary.pow(2).mean()
+        return method_loss(self.config, inst, self.forward, self.running, self.device)
 
     def step(self, inst: Instance) -> float:
         self.model.train()
