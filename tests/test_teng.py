@@ -376,3 +376,12 @@ def test_the_initial_condition_has_the_modified_bessel_spectrum_its_sharpness_se
         for k in (1, 2, 3, 4, 6):
             assert abs(float(profile[2 * k] / profile[0]) - iv(k, a) / iv(0, a)) < 1e-12, (a, k)
         assert float(profile[1::2].max()) < 1e-15 * float(profile[0])
+
+
+def test_a_methods_saved_results_are_reused_whichever_methods_ran_beside_it():
+    from sciml.experiments.teng import _same_settings
+
+    config = {"methods": ["teng-euler", "teng-heun", "tdvp", "pinn"], "dt": 0.005, "sharpness": 0.5}
+    assert _same_settings({"methods": ["teng-heun"], "dt": 0.005, "sharpness": 0.5}, config)
+    assert not _same_settings({"methods": ["teng-heun"], "dt": 0.005, "sharpness": 1.0}, config)
+    assert not _same_settings({"dt": 0.005}, config) and not _same_settings(None, config)

@@ -41,6 +41,15 @@ def _config(config: dict[str, Any], equation: str, integrator: str = "heun"):
     return from_dict(TengConfig, {**values, "equation": equation, "integrator": integrator})
 
 
+def _same_settings(saved: dict[str, Any] | None, config: dict[str, Any]) -> bool:
+    """Whether a method's saved results were made with ``config``; which other methods ran beside it does not
+    change a method's result, so ``methods`` is not compared."""
+    if not isinstance(saved, dict):
+        return False
+    strip = lambda d: {k: v for k, v in json.loads(json.dumps(d)).items() if k != "methods"}  # noqa: E731
+    return strip(saved) == strip(config)
+
+
 def _initial(out: Path, base, settings: dict[str, Any], device: str = "cpu"):
     """The shared initial fit: ``out/init.pt`` when made with the same settings, else fitted and saved."""
     from sciml.io import load_checkpoint, save_checkpoint
@@ -81,7 +90,7 @@ def make_run(equation: str):
             file = out / f"{method}.json"
             if file.exists():
                 saved = json.loads(file.read_text())
-                if saved.get("settings") == config:
+                if _same_settings(saved.get("settings"), config):
                     rows[method] = saved
                     continue
             cfg = _config(config, equation, "euler" if method == "teng-euler" else "heun")
@@ -97,7 +106,7 @@ def make_run(equation: str):
         if "pinn" in methods:
             file = out / "pinn.json"
             saved = json.loads(file.read_text()) if file.exists() else {}
-            if saved.get("settings") == config:
+            if _same_settings(saved.get("settings"), config):
                 rows["pinn"] = saved
             else:
                 if references is None:
