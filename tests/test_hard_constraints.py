@@ -384,3 +384,37 @@ def test_a_model_file_older_than_constraint_eps_is_read_with_the_pde_eps_it_was_
     assert _load(path).constraint.params["eps"] == 1e-6
     with pytest.raises(ConfigError, match="constraint_eps differ"):
         train_constrained(_model("hc"), u0, train, tmp_path / "old")
+
+
+def test_sciml_train_pi_hc_warms_a_moe_up_as_pi_hc_and_keeps_the_count_across_a_resume(tmp_path):
+    from sciml.cli import main
+
+    data = tmp_path / "ds.h5"
+    assert main(["--quiet", "data", "generate", "diffusion-sorption", "--out", str(data), "--n", "4", "--res", "16",
+                 "--set", "fine=64", "--set", "nt=9"]) == 0
+    tiny = ["--set", "batch_size=2", "--set", "experts=4", "--set", "points=32", "--set", "n_basis=4",
+            "--set", "width=6", "--set", "modes=3", "--set", "n_layers=1", "--set", "max_iters=10",
+            "--set", "scheduler=none"]
+
+    def train(name, epochs, *extra, resume=False):
+        args = ["--quiet", "train", "pi-hc", "--data", str(data), "--out", str(tmp_path / name),
+                "--set", f"epochs={epochs}", *tiny, *extra] + (["--resume"] if resume else [])
+        assert main(args) == 0
+        return torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
+
+    hc = train("hc", 2, "--set", "mode=hc")
+    warm = train("warm", 2, "--set", "mode=moe", "--set", "warmup_hc_steps=4")  # 2 steps per epoch: all warm
+    cold = train("cold", 2, "--set", "mode=moe")
+    for key, value in hc["model"].items():
+        torch.testing.assert_close(value, warm["model"][key], rtol=1e-6, atol=1e-7)
+    assert any(not torch.allclose(v, cold["model"][k]) for k, v in hc["model"].items())
+    assert warm["method_state"] == {"steps": 4}
+    # warm for 3 of 4 steps: one epoch, then a resume that must still count the first epoch's 2 steps
+    whole = train("whole", 2, "--set", "mode=moe", "--set", "warmup_hc_steps=3")
+    train("part", 1, "--set", "mode=moe", "--set", "warmup_hc_steps=3")
+    part = train("part", 2, "--set", "mode=moe", "--set", "warmup_hc_steps=3", resume=True)
+    assert part["method_state"] == {"steps": 4}
+    for key, value in whole["model"].items():
+        torch.testing.assert_close(value, part["model"][key], rtol=1e-6, atol=1e-7)
+    with pytest.raises(ConfigError, match="warmup_hc_steps must be a whole number"):
+        HardConstraintConfig(warmup_hc_steps=-1)

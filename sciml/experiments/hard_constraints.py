@@ -50,7 +50,7 @@ def _model_config(config: dict[str, Any], mode: str, nx: int, nt: int):
 
 
 # what a configuration key the file predates meant then (constraint_eps came with default 0: the PDE's eps)
-_PREDATED = {"constraint_eps": 0.0, "exact_ic": False}
+_PREDATED = {"constraint_eps": 0.0, "exact_ic": False, "warmup_hc_steps": 0}
 
 
 def _saved_config(saved: dict[str, Any], config_cls) -> dict[str, Any]:

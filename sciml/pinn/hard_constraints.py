@@ -555,6 +555,9 @@ class HardConstraintConfig(_ModeChecks):
     exact_ic : the initial condition built into the ansatz, ``u = u0 + tau sum_i c_i b_i`` (``tau = t / T``; soft:
         ``u = u0 + tau b``), as :class:`HardConstrainedNS` does, so its rows vanish identically; ``False``: the
         paper's form, ``u = sum_i c_i b_i`` with the initial values as least-squares rows
+    warmup_hc_steps : ``sciml train pi-hc`` in ``moe`` mode trains its first ``warmup_hc_steps`` steps as PI-HC
+        (one expert, the same basis and points) and then the experts (0: experts from the start, the paper's
+        schedule); the experiment ``hc-diffusion-sorption`` sets the same through its ``train`` settings
     """
 
     mode: str = "moe"
@@ -581,8 +584,13 @@ class HardConstraintConfig(_ModeChecks):
     u_left: float = 1.0
     constraint_eps: float = 1e-2
     exact_ic: bool = False
+    warmup_hc_steps: int = 0
 
     def __post_init__(self):
+        if isinstance(self.warmup_hc_steps, bool) or not isinstance(self.warmup_hc_steps, int) \
+                or self.warmup_hc_steps < 0:
+            raise ConfigError(f"warmup_hc_steps must be a whole number of steps >= 0, got {self.warmup_hc_steps!r}")
+
         def experts_fit():
             if self.nx and (self.experts < 1 or self.nx % self.experts or self.nx // self.experts < 2):
                 raise ConfigError(f"{self.experts} experts do not divide the {self.nx} cells of the grid into equal "
@@ -629,9 +637,11 @@ class HardConstrainedFNO(torch.nn.Module):
         x = u0[:, None, None, :].expand(u0.shape[0], 1, c.nt, c.nx)
         return self.fno(x)
 
-    def forward(self, u0: Tensor, generator: torch.Generator | None = None, return_experts: bool = False):
-        """``u (B, nt, nx)``; with ``return_experts`` also the experts' fields (through DDP's forward)."""
-        u, experts = self.fields(u0, generator)
+    def forward(self, u0: Tensor, generator: torch.Generator | None = None, return_experts: bool = False,
+                experts: int | None = None):
+        """``u (B, nt, nx)``; with ``return_experts`` also the experts' fields (through DDP's forward);
+        ``experts`` as in :meth:`fields`."""
+        u, experts = self.fields(u0, generator, experts=experts)
         return (u, experts) if return_experts else u
 
     def fields(self, u0: Tensor, generator: torch.Generator | None = None, experts: int | None = None
@@ -939,21 +949,34 @@ def complete_config(config: HardConstraintConfig, data: Any) -> HardConstraintCo
 
 class ConstrainedTraining:
     """``sciml train pi-hc``: the physics loss of :meth:`HardConstrainedFNO.physics_loss` on the initial
-    conditions of the batch (the trajectories' later frames are not used), fresh PDE points each step."""
+    conditions of the batch (the trajectories' later frames are not used), fresh PDE points each step; in
+    ``moe`` mode the first ``warmup_hc_steps`` steps solve with one expert (PI-HC). The step count is the
+    method's state (saved in ``checkpoint.pt``), so a resumed run keeps the schedule."""
 
     metric = "rel_l2"
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
+        self.steps = 0
 
     def _module(self) -> HardConstrainedFNO:
         return getattr(self.model, "module", self.model)
 
     def step(self, batch: Tensor) -> dict[str, Tensor]:
+        c = self._module().config
         u0 = batch[:, 0, 0]
-        u, experts = self.model(u0, return_experts=True)  # through DDP's forward when it wraps the model
+        warm = c.mode == "moe" and self.steps < c.warmup_hc_steps
+        # through DDP's forward when it wraps the model
+        u, experts = self.model(u0, return_experts=True, experts=1 if warm else None)
         loss, _ = self._module().physics_loss(u, u0, experts)
-        return {"loss": loss}
+        self.steps += 1
+        return {"loss": loss, "warmup": torch.tensor(1.0 if warm else 0.0)}
+
+    def state_dict(self) -> dict[str, int]:
+        return {"steps": int(self.steps)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.steps = int(state.get("steps", 0))
 
     @torch.no_grad()
     def evaluate(self, batch: Tensor) -> dict[str, Tensor]:
