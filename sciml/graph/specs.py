@@ -161,24 +161,13 @@ class MeshInference(Inference):
         return (g.pos.numpy(), g.face.T.numpy(), g.x[:, 0].numpy()), {"eps": g.cell_eps.numpy()}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
-        from pathlib import Path
+        from sciml.train.inference import export_triangle_meshes
 
-        from sciml.data.export import sample_file_name, write_fields
-
-        written = []
-        for k, index in enumerate(batch.indices):
+        def mesh_of(index):
             g = data.graph(index)
-            n = g.num_nodes
-            points = np.zeros((n, 3))
-            points[:, :2] = g.pos.double().numpy()
-            fields = {"prediction_0": batch.prediction[k, :n]}
-            if batch.target is not None:
-                fields["reference_0"] = batch.target[k, :n]
-                fields["error_0"] = batch.prediction[k, :n] - batch.target[k, :n]
-            path = Path(directory) / sample_file_name(index, ".vtu")
-            write_fields(path, points, [("triangle", g.face.T.numpy())], fields)
-            written.append(str(path))
-        return written
+            return g.pos.double().numpy(), g.face.T.numpy()
+
+        return export_triangle_meshes(batch, directory, mesh_of)
 
 
 def _mesh_dataset(path: str | os.PathLike):

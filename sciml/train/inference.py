@@ -20,7 +20,8 @@ from torch import nn
 
 from sciml._errors import DataError
 
-__all__ = ["Inference", "PointSetInference", "SampleBatch", "sample_metrics", "summarize_metrics", "EPS"]
+__all__ = ["Inference", "PointSetInference", "SampleBatch", "sample_metrics", "summarize_metrics", "EPS",
+           "export_triangle_meshes"]
 
 EPS = 1e-12  # norms of a reference below this count as this (as sciml.train.losses does)
 
@@ -84,6 +85,29 @@ def summarize_metrics(per_sample: dict[str, list[float]]) -> dict[str, Any]:
     if "max_error" in per_sample:
         out["max_error"] = float(np.max(per_sample["max_error"]))
     return out
+
+
+def export_triangle_meshes(batch: SampleBatch, directory: str | os.PathLike, mesh_of) -> list[str]:
+    """One ``.vtu`` per sample of ``batch`` (node fields ``prediction_0``, ``reference_0``, ``error_0`` on the
+    sample's first ``n`` nodes); ``mesh_of(index) -> (points (n, 2), triangles (m, 3))``."""
+    from pathlib import Path
+
+    from sciml.data.export import sample_file_name, write_fields
+
+    written = []
+    for k, index in enumerate(batch.indices):
+        points2, triangles = mesh_of(index)
+        n = len(points2)
+        points = np.zeros((n, 3))
+        points[:, :2] = np.asarray(points2, dtype=np.float64)
+        fields = {"prediction_0": batch.prediction[k, :n]}
+        if batch.target is not None:
+            fields["reference_0"] = batch.target[k, :n]
+            fields["error_0"] = batch.prediction[k, :n] - batch.target[k, :n]
+        path = Path(directory) / sample_file_name(index, ".vtu")
+        write_fields(path, points, [("triangle", np.asarray(triangles))], fields)
+        written.append(str(path))
+    return written
 
 
 class Inference:

@@ -314,22 +314,13 @@ class WosNoInference(Inference):
         return (inst.points.double().numpy(), inst.cells, inst.f.double().numpy(), inst.g.double().numpy()), {}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
-        from sciml.data.export import sample_file_name, write_fields
+        from sciml.train.inference import export_triangle_meshes
 
-        written = []
-        for k, index in enumerate(batch.indices):
+        def mesh_of(index):
             inst = data.instance(index)
-            n = len(inst.points)
-            points = np.zeros((n, 3))
-            points[:, :2] = inst.points.double().numpy()
-            fields = {"prediction_0": batch.prediction[k, :n]}
-            if batch.target is not None:
-                fields["reference_0"] = batch.target[k, :n]
-                fields["error_0"] = batch.prediction[k, :n] - batch.target[k, :n]
-            path = Path(directory) / sample_file_name(index, ".vtu")
-            write_fields(path, points, [("triangle", inst.cells)], fields)
-            written.append(str(path))
-        return written
+            return inst.points.double().numpy(), inst.cells
+
+        return export_triangle_meshes(batch, directory, mesh_of)
 
 
 def model_payload(trainer: Any, result: dict[str, Any] | None = None) -> dict[str, Any]:
