@@ -26,7 +26,7 @@ from sciml.data.datasets import StoreDataset
 from sciml.train.inference import Inference, SampleBatch
 from sciml.train.spec import ModelSpec
 from sciml.wos.wosno import (Instance, RunningTargets, WosNoConfig, build_gino, instance_from_arrays, latent_grid,
-                             method_loss, relative_l2)
+                             mesh_boundary, method_loss, relative_l2)
 
 __all__ = ["WosNoOperator", "PoissonStarDataset", "InstanceBatch", "WosNoMethod", "WosNoInference", "metrics",
            "SPEC", "PAPER", "model_payload"]
@@ -214,8 +214,8 @@ def metrics(model: WosNoOperator, data: PoissonStarDataset, device: Any = "cpu")
     if not data.has_target:
         return {}
     model = model.to(device).eval()
-    errors = [float(relative_l2(model.instance(data.instance(i)).double().cpu(), data.instance(i).fem))
-              for i in range(len(data))]
+    errors = [float(relative_l2(model.instance(inst).double().cpu(), inst.fem))
+              for inst in (data.instance(i) for i in range(len(data)))]
     return {"rel_l2_mean": float(np.mean(errors)), "rel_l2_median": float(np.median(errors)),
             "rel_l2_max": float(np.max(errors)), "n_samples": len(errors)}
 
@@ -275,11 +275,7 @@ class WosNoInference(Inference):
 
     @torch.no_grad()
     def predict(self, model: nn.Module, points: Any, cells: Any, f: Any, g: Any) -> torch.Tensor:
-        import meshio
-
         from sciml.data.mesh import check_mesh
-        from sciml.data.pdes.poisson_star import boundary_vertices
-        from sciml.wos.boundary import boundary_from_mesh
 
         points = np.asarray(points, dtype=np.float64)
         cells = np.asarray(cells, dtype=np.int64)
@@ -299,12 +295,8 @@ class WosNoInference(Inference):
         if reach > box:
             raise ConfigError(f"the mesh reaches {reach:.3g} from the origin, outside the model's latent grid "
                               f"[-{box:g}, {box:g}]^2")
-        boundary = boundary_from_mesh(meshio.Mesh(points, [("triangle", cells)]))
-        dist, closest = boundary.distance_and_closest(torch.from_numpy(points))
-        on_boundary = boundary_vertices(cells, len(points))
-        dist = dist.numpy().copy()
-        dist[on_boundary] = 0.0
-        g_closest = _closest_boundary_values(points, cells, values["g"], on_boundary, closest.numpy())
+        _, on_boundary, dist, closest = mesh_boundary(points, cells)
+        g_closest = _closest_boundary_values(points, cells, values["g"], on_boundary, closest)
         features = torch.as_tensor(np.stack([g_closest, dist, values["f"]], axis=1))
         p = next(model.parameters())
         return model(torch.as_tensor(points).to(p.device, p.dtype), features.to(p.device, p.dtype)).cpu()

@@ -139,24 +139,32 @@ def make_instance(seed: int, index: int, config: WosNoConfig) -> Instance:
     return instance_from_arrays(index, params, points, cells, fem)
 
 
-def instance_from_arrays(index: int, params: dict[str, Any], points: np.ndarray, cells: np.ndarray,
-                         fem: np.ndarray | None = None) -> Instance:
-    """An :class:`Instance` from its mesh (``points (n, 2)``, ``cells (m, 3)``), its parameters (the dict of
-    :func:`sample_params`) and its finite-element solution at the vertices (``None``: unknown, NaN)."""
+def mesh_boundary(points: np.ndarray, cells: np.ndarray):
+    """A triangle mesh's boundary (a :class:`~sciml.wos.boundary.SegmentBoundary`), which vertices lie on it,
+    and per vertex the distance to it and the closest boundary point (0 and the vertex itself on the boundary):
+    ``(boundary, on_boundary (n,) bool, distance (n,), closest (n, 2))``."""
     import meshio
 
     from sciml.data.pdes.poisson_star import boundary_vertices
     from sciml.wos.boundary import boundary_from_mesh
 
-    pts = np.asarray(points, dtype=np.float64)
-    cells = np.asarray(cells, dtype=np.int64)
-    boundary = boundary_from_mesh(meshio.Mesh(pts, [("triangle", cells)]))
-    dist, closest = boundary.distance_and_closest(torch.from_numpy(pts))
-    on_boundary = boundary_vertices(cells, len(pts))
+    boundary = boundary_from_mesh(meshio.Mesh(points, [("triangle", cells)]))
+    dist, closest = boundary.distance_and_closest(torch.from_numpy(points))
+    on_boundary = boundary_vertices(cells, len(points))
     dist = dist.numpy().copy()
     dist[on_boundary] = 0.0
     closest = closest.numpy().copy()
-    closest[on_boundary] = pts[on_boundary]
+    closest[on_boundary] = points[on_boundary]
+    return boundary, on_boundary, dist, closest
+
+
+def instance_from_arrays(index: int, params: dict[str, Any], points: np.ndarray, cells: np.ndarray,
+                         fem: np.ndarray | None = None) -> Instance:
+    """An :class:`Instance` from its mesh (``points (n, 2)``, ``cells (m, 3)``), its parameters (the dict of
+    :func:`sample_params`) and its finite-element solution at the vertices (``None``: unknown, NaN)."""
+    pts = np.asarray(points, dtype=np.float64)
+    cells = np.asarray(cells, dtype=np.int64)
+    boundary, on_boundary, dist, closest = mesh_boundary(pts, cells)
     g_closest = boundary_values(params, closest[:, 0], closest[:, 1])
     f = source_values(params, pts[:, 0], pts[:, 1])
     features = np.stack([g_closest, dist, f], axis=1)
