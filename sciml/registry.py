@@ -31,6 +31,7 @@ MODELS: dict[str, str] = {
     "sdgd": "sciml.pinn.sdgd:SPEC",
     "mp-pde": "sciml.graph.specs:MPPDE_SPEC",
     "gnn-bvp": "sciml.graph.specs:GNN_BVP_SPEC",
+    "cgs": "sciml.graph.specs:CGS_SPEC",
     "pi-hc": "sciml.pinn.hard_constraints:SPEC",
     "wos-no": "sciml.wos.spec:SPEC",
 }

@@ -6,6 +6,8 @@
 ``systems``    linear systems: ``values``, ``rhs``, ``solution`` on a shared or per-sample CSR pattern
 ``mesh``       fields on triangle meshes: ``points (N, nodes, 2)``, ``cells (N, cells, 3)`` and node fields
 ``points``     point sets: ``points (N, P, dim)``, optional ``target (N, P, C)``, ``params (N, K)``
+``graphs``     padded graphs: ``x (N, nodes, F)``, ``edge_index (N, edges, 2)``, ``num_nodes``, ``num_edges``,
+               optional ``edge_attr (N, edges, F_e)``, ``y (N, nodes, C)``, ``pos (N, nodes, dim)``
 =============  ==================================================================================
 """
 
@@ -23,6 +25,7 @@ LAYOUTS: dict[str, str] = {
     "systems": "linear systems (values, rhs, solution)",
     "mesh": "fields on meshes (points, cells and node fields)",
     "points": "point sets (points (N, P, dim), target (N, P, C))",
+    "graphs": "graphs (x (N, nodes, F), edge_index (N, edges, 2), num_nodes, num_edges, y (N, nodes, C))",
 }
 
 
@@ -34,6 +37,8 @@ def detect_layout(store: Any) -> str | None:
         return "points"
     if {"values", "rhs"} <= fields and ("crow" in fields or "crow" in coords):
         return "systems"
+    if {"x", "edge_index", "num_nodes", "num_edges"} <= fields:
+        return "graphs"
     if {"points", "cells"} <= fields:
         return "mesh"
     if "input" in fields:

@@ -31,8 +31,10 @@ from torch import nn
 from torch_geometric.nn import MessagePassing, global_mean_pool
 
 from sciml._errors import ConfigError, DataError
+from sciml.data.datasets import StoreDataset
 
-__all__ = ["CGSConfig", "CGS", "FixedPoint", "fixed_point", "apply_operator", "check_contraction", "SOLVERS"]
+__all__ = ["CGSConfig", "CGS", "FixedPoint", "fixed_point", "apply_operator", "check_contraction", "SOLVERS",
+           "GraphStoreDataset", "CGSMethod", "complete_config", "check_store", "metrics"]
 
 SOLVERS = ("iterative", "direct")
 
@@ -303,3 +305,156 @@ def unrolled_fixed_point(values: torch.Tensor, b: torch.Tensor, edge_index: torc
     for _ in range(iterations):
         h = gamma * apply_operator(values, h, edge_index) + b
     return h
+
+
+# -- the cgs model kind (graph stores) -------------------------------------------------------------
+_GRAPH_FIELDS = ("x", "edge_index", "num_nodes", "num_edges")
+
+
+class GraphStoreDataset(StoreDataset):
+    """The samples of a ``graphs`` store (:mod:`sciml.data.layouts`; the ``pore-network`` generator writes
+    one) as torch_geometric ``Data`` (``x``, ``edge_index``, ``edge_attr``, ``y (n, C)``, ``pos``); ``collate``
+    batches them. A store without ``y`` gives graphs with ``y`` all zero and ``has_target`` false.
+
+    Raises
+    ------
+    DataError
+        For a store of another layout, and (naming the sample) for a graph with edges out of range, self
+        loops or isolated nodes.
+    """
+
+    def __init__(self, path):
+        from pathlib import Path
+
+        from sciml.data.store import open_store
+
+        self.path = Path(path)
+        with open_store(self.path) as store:
+            missing = [name for name in _GRAPH_FIELDS if name not in store.fields]
+            if missing:
+                raise DataError(f"{self.path} is not a graph store: it lacks {', '.join(missing)}")
+            shapes = {name: store.fields[name][0] for name in store.fields}
+            self.n_samples = store.n_samples
+            self.attrs = store.attrs
+        self.has_target = "y" in shapes
+        self.has_pos = "pos" in shapes
+        self.max_nodes, self.node_features = int(shapes["x"][1]), int(shapes["x"][2])
+        self.edge_features = int(shapes["edge_attr"][2]) if "edge_attr" in shapes else 0
+        self.out_features = int(shapes["y"][2]) if self.has_target else 0
+        self.pde = str(self.attrs.get("pde", ""))
+        super().__init__()
+
+    def graph(self, index: int):
+        """Sample ``index`` as a ``Data``; a defective graph is refused with the file and sample named."""
+        from torch_geometric.data import Data
+
+        from sciml.graph.builders import check_graph
+
+        store = self._handle()
+        index = int(index)
+        n, e = int(store.read("num_nodes", index)), int(store.read("num_edges", index))
+        x = torch.from_numpy(np.asarray(store.read("x", index)[:n], dtype=np.float32))
+        edge_index = torch.from_numpy(np.asarray(store.read("edge_index", index)[:e], dtype=np.int64).T.copy())
+        try:
+            check_graph(edge_index, n)
+            if not bool(torch.isfinite(x).all()):
+                raise DataError("its node features hold NaN or Inf")
+        except DataError as exc:
+            raise DataError(f"{self.path}: sample {index} is not a usable graph: {exc}") from None
+        data = Data(x=x, edge_index=edge_index, num_nodes=n)
+        if self.edge_features:
+            data.edge_attr = torch.from_numpy(np.asarray(store.read("edge_attr", index)[:e], dtype=np.float32))
+        y = store.read("y", index)[:n] if self.has_target else np.zeros((n, 1))
+        data.y = torch.from_numpy(np.asarray(y, dtype=np.float32))
+        if self.has_pos:
+            data.pos = torch.from_numpy(np.asarray(store.read("pos", index)[:n], dtype=np.float64))
+        return data
+
+    def __getitem__(self, index: int):
+        return self.graph(index)
+
+    @staticmethod
+    def collate(items):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(items)
+
+
+class CGSMethod:
+    """MSE training of :class:`CGS` (node readout) on batches of graphs; validation by the mean relative L2 per
+    graph. ``picard`` holds the mean forward and adjoint Picard iterations of the last epoch's steps."""
+
+    metric = "rel_l2"
+
+    def __init__(self, model: CGS):
+        self.model = model
+        self.config = model.config
+
+    def _predict(self, batch):
+        return self.model(batch.x, batch.edge_index, getattr(batch, "edge_attr", None), batch.batch)
+
+    def step(self, batch) -> dict[str, torch.Tensor]:
+        return {"loss": ((self._predict(batch) - batch.y) ** 2).mean()}
+
+    @torch.no_grad()
+    def evaluate(self, batch) -> dict[str, torch.Tensor]:
+        from torch_geometric.utils import scatter
+
+        err = scatter(((self._predict(batch) - batch.y) ** 2).sum(dim=1), batch.batch, reduce="sum")
+        ref = scatter((batch.y ** 2).sum(dim=1), batch.batch, reduce="sum")
+        return {"rel_l2": (err.sqrt() / ref.sqrt().clamp_min(1e-12)).sum()}
+
+
+def complete_config(config: CGSConfig, data: Any) -> CGSConfig:
+    """Node and edge feature sizes from a graph store (given ones that disagree are refused); the model predicts
+    the store's ``y`` channels."""
+    from dataclasses import replace
+
+    if data is None:
+        raise ConfigError("cgs trains on a graph store (sciml data generate pore-network ...): pass --data TRAIN.h5")
+    if not data.has_target:
+        raise DataError(f"{data.path} has no node targets y to train on")
+    if config.readout != "node":
+        raise ConfigError("sciml train cgs fits node values (graph stores hold y per node): readout must be node")
+    sizes = {"node_features": data.node_features, "edge_features": data.edge_features}
+    wrong = [f"{k} = {getattr(config, k)} (the store has {v})" for k, v in sizes.items()
+             if getattr(config, k) not in (0, v)]
+    if wrong:
+        raise ConfigError(f"{data.path} does not fit the model: {'; '.join(wrong)}")
+    return replace(config, **sizes, out_features=data.out_features)
+
+
+def check_store(config: CGSConfig, data: Any, what: str = "evaluated on") -> None:
+    """Refuse a graph store whose feature sizes differ from the model's, in one sentence."""
+    mine = (config.node_features, config.edge_features)
+    theirs = (data.node_features, data.edge_features)
+    if mine != theirs:
+        raise DataError(f"{data.path} has {theirs[0]} node and {theirs[1]} edge features per graph; the model was "
+                        f"trained on {mine[0]} and {mine[1]} and cannot be {what} it")
+    if data.has_target and data.out_features != config.out_features:
+        raise DataError(f"{data.path} has {data.out_features} target values per node; the model predicts "
+                        f"{config.out_features}")
+
+
+@torch.no_grad()
+def metrics(model: CGS, data: Any, device: Any = "cpu") -> dict[str, Any]:
+    """``sciml eval`` of a cgs run: MSE over the nodes, the mean relative L2 per graph, by graph size, and the
+    Picard iterations of the fixed point."""
+    model = model.to(device).eval()
+    rows = []
+    for i in range(len(data)):
+        g = data.graph(i).to(device)
+        pred = model(g.x, g.edge_index, getattr(g, "edge_attr", None))
+        err = pred - g.y
+        rows.append({"nodes": g.num_nodes, "se": float((err ** 2).sum()), "count": err.numel(),
+                     "rel_l2": float(err.norm() / g.y.norm().clamp_min(1e-12)),
+                     "iterations": model.stats.get("iterations", 0)})
+    nodes = np.array([r["nodes"] for r in rows])
+    median = float(np.median(nodes))
+    halves = {"smaller": [r for r in rows if r["nodes"] <= median], "larger": [r for r in rows if r["nodes"] > median]}
+    return {"mse": sum(r["se"] for r in rows) / max(sum(r["count"] for r in rows), 1),
+            "rel_l2": float(np.mean([r["rel_l2"] for r in rows])),
+            "by_size": {name: {"rel_l2": float(np.mean([r["rel_l2"] for r in part])), "graphs": len(part),
+                               "nodes": [int(min(r["nodes"] for r in part)), int(max(r["nodes"] for r in part))]}
+                        for name, part in halves.items() if part},
+            "picard_iterations": float(np.mean([r["iterations"] for r in rows])), "n_samples": len(rows)}

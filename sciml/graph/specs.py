@@ -1,5 +1,6 @@
 """The model kinds of :mod:`sciml.graph` as :class:`~sciml.train.ModelSpec` entries of :mod:`sciml.registry`:
-``mp-pde`` (trajectories of 1-D PDEs) and ``gnn-bvp`` (boundary-value problems on meshes)."""
+``mp-pde`` (trajectories of 1-D PDEs), ``gnn-bvp`` (boundary-value problems on meshes) and ``cgs`` (node
+values of graphs: pore-network pressures ...)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sciml.operators.inference import RolloutInference
 from sciml.train.inference import Inference, SampleBatch
 from sciml.train.spec import ModelSpec
 
-__all__ = ["MPPDE_SPEC", "MPPDEInference", "GNN_BVP_SPEC", "MeshInference"]
+__all__ = ["MPPDE_SPEC", "MPPDEInference", "GNN_BVP_SPEC", "MeshInference", "CGS_SPEC", "GraphInference"]
 
 
 class MPPDEInference(RolloutInference):
@@ -190,3 +191,110 @@ def _bvp_spec() -> ModelSpec:
 
 
 GNN_BVP_SPEC = _bvp_spec()
+
+
+# -- cgs ---------------------------------------------------------------------------------------------
+class GraphInference(Inference):
+    """``cgs``: the node values ``y`` of each graph of a graph store, one fixed-point solve per graph."""
+
+    layouts = ("graphs",)
+    reference = "y"
+    natural_input = "x (N, node_features), edge_index (2, E), edge_attr (E, edge_features) or None -> (N, C)"
+
+    def open(self, path: str | os.PathLike, model: nn.Module, metadata: dict[str, Any]) -> Any:
+        from sciml.graph.cgs import GraphStoreDataset, check_store
+
+        data = GraphStoreDataset(path)
+        check_store(model.config, data)
+        return data
+
+    def has_reference(self, data: Any) -> bool:
+        return data.has_target
+
+    def prediction_fields(self, model: nn.Module, data: Any) -> dict[str, tuple[tuple[int, ...], str]]:
+        return {"prediction": ((data.max_nodes, int(model.config.out_features)), "float32")}
+
+    @torch.no_grad()
+    def predict_samples(self, model: nn.Module, data: Any, indices: list[int], device: torch.device) -> SampleBatch:
+        model = model.to(device)
+        c = int(model.config.out_features)
+        pred = np.zeros((len(indices), data.max_nodes, c))
+        target = np.zeros_like(pred)
+        mask = np.zeros(pred.shape, dtype=bool)
+        for k, index in enumerate(indices):
+            g = data.graph(index)
+            n = g.num_nodes
+            pred[k, :n] = self.predict(model, g.x, g.edge_index, getattr(g, "edge_attr", None)).double().cpu().numpy()
+            target[k, :n] = g.y.double().numpy()
+            mask[k, :n] = True
+        return SampleBatch(indices, pred, target if data.has_target else None, mask=mask, channel_axis=1)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, x: Any, edge_index: Any, edge_attr: Any = None) -> torch.Tensor:
+        from sciml._errors import DataError
+
+        x, edge_index = torch.as_tensor(x), torch.as_tensor(edge_index)
+        if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype.is_floating_point:
+            raise DataError(f"edge_index must be a (2, E) integer array, got shape {tuple(edge_index.shape)} "
+                            f"({edge_index.dtype})")
+        parameter = next(model.parameters())
+        x = x.to(parameter.device, parameter.dtype)
+        if edge_attr is not None:
+            edge_attr = torch.as_tensor(edge_attr).to(parameter.device, parameter.dtype)
+        return model(x, edge_index.to(parameter.device, torch.long), edge_attr)
+
+    def natural_example(self, model: nn.Module, data: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        g = data.graph(0)
+        return (g.x.numpy(), g.edge_index.numpy()), {"edge_attr": getattr(g, "edge_attr", None)}
+
+    def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
+        """One ``.vtu`` per graph: its nodes at ``pos`` (padded to 3-D), its edges as lines (each once), node fields
+        ``prediction_k``, ``reference_k``, ``error_k`` per channel ``k``."""
+        from pathlib import Path
+
+        from sciml._errors import DataError
+        from sciml.data.export import sample_file_name, write_fields
+
+        if not data.has_pos:
+            raise DataError(f"{data.path} has no node positions (pos) to place a VTK export of its graphs on")
+        written = []
+        for k, index in enumerate(batch.indices):
+            g = data.graph(index)
+            n = g.num_nodes
+            points = np.zeros((n, 3))
+            pos = g.pos.numpy()
+            points[:, :pos.shape[1]] = pos[:, :3]
+            lines = np.unique(np.sort(g.edge_index.numpy().T, axis=1), axis=0)
+            fields = {}
+            for ch in range(batch.prediction.shape[2]):
+                fields[f"prediction_{ch}"] = batch.prediction[k, :n, ch]
+                if batch.target is not None:
+                    fields[f"reference_{ch}"] = batch.target[k, :n, ch]
+                    fields[f"error_{ch}"] = batch.prediction[k, :n, ch] - batch.target[k, :n, ch]
+            path = Path(directory) / sample_file_name(index, ".vtu")
+            write_fields(path, points, [("line", lines)], fields)
+            written.append(str(path))
+        return written
+
+
+def _graph_dataset(path: str | os.PathLike):
+    from sciml.graph.cgs import GraphStoreDataset
+
+    return GraphStoreDataset(path)
+
+
+def _cgs_spec() -> ModelSpec:
+    from sciml.graph import cgs
+
+    return ModelSpec(
+        name="cgs", config_cls=cgs.CGSConfig, build=cgs.CGS, method=cgs.CGSMethod, dataset=_graph_dataset,
+        complete_config=cgs.complete_config, prepare=_prepare, evaluate=cgs.metrics,
+        paper="Park, Choo, Park: Convergent Graph Solvers, arXiv 2106.01680",
+        summary="convergent graph solver: node values as the decoded fixed point of a learned contracting linear map, "
+                "implicit backward; graph stores (pore-network pressures)",
+        inference=GraphInference(),
+        example={"pde": "pore-network", "res": 16, "n": 4, "params": {},
+                 "overrides": {"epochs": 2, "batch_size": 2, "hidden": 8, "heads": 2, "encoder_layers": 1}})
+
+
+CGS_SPEC = _cgs_spec()

@@ -12,9 +12,9 @@ from typing import Any
 
 from sciml._errors import ConfigError
 from sciml.data.pdes import (burgers, combined, darcy, diffusion_sorption, diffusion_systems, heat, mesh_systems, navier_stokes, poisson_mesh,
-                             poisson_star, wave)
+                             poisson_star, pore_network, wave)
 
-__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "poisson_star", "diffusion_systems",
+__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "poisson_star", "pore_network", "diffusion_systems",
            "mesh_systems", "diffusion_sorption", "PDES",
            "resolve_pde"]
 
@@ -27,6 +27,7 @@ PDES: dict[str, ModuleType | Any] = {  # a module or a mesh_systems family objec
     "wave": wave,
     "poisson-mesh": poisson_mesh,
     "poisson-star": poisson_star,
+    "pore-network": pore_network,
     "diffusion-systems": diffusion_systems,
     "diffusion-sorption": diffusion_sorption,
     "anisotropic-systems": mesh_systems.ANISOTROPIC,
