@@ -317,6 +317,10 @@ class _GridBoundary(Boundary):
         """Exact distance and closest point for points ``x`` in near cells ``cell``, from the candidate table."""
         return self._nearest(x, self._prims_t[self._table_t[self._row_t[cell]]])
 
+    def _near_distance(self, x, cell):
+        """Exact distance alone for points ``x`` in near cells ``cell`` (what a walk's step needs)."""
+        return self._near_cells(x, cell)[0]
+
     def _scan(self, x, chunk: int = 1 << 22):
         """Exact distance and closest point by a scan of every primitive (only for far points that need one)."""
         rows = max(1, chunk // len(self.primitives))
@@ -330,7 +334,7 @@ class _GridBoundary(Boundary):
         dist = self._dc_t[cell] - off
         idx = torch.nonzero(self._row_t[cell] >= 0, as_tuple=True)[0]
         if len(idx):
-            dist[idx] = self._near_cells(x[idx], cell[idx])[0]
+            dist[idx] = self._near_distance(x[idx], cell[idx])
         return dist
 
     def distance_and_closest(self, x):
@@ -454,6 +458,15 @@ class SegmentBoundary(_GridBoundary):
         tk = t.gather(1, k)
         p = torch.cat([ax.gather(1, k) + tk * ex.gather(1, k), ay.gather(1, k) + tk * ey.gather(1, k)], 1)
         return d2min[:, 0].sqrt(), p
+
+    def _near_distance(self, x, cell):
+        # the arithmetic of _near_cells in place, and no closest point: a third of the memory traffic
+        ax, ay, ex, ey, inv = self._seg[:, self._row_t[cell]]
+        dx, dy = x[:, :1] - ax, x[:, 1:] - ay
+        t = (dx * ex).addcmul_(dy, ey).mul_(inv).clamp_(0, 1)
+        dx.addcmul_(t, ex, value=-1)
+        dy.addcmul_(t, ey, value=-1)
+        return dx.mul_(dx).addcmul_(dy, dy).amin(dim=1).sqrt_()
 
     def contains(self, x):
         x = x.to(self._prims_t.dtype).to(self._prims_t.device)
