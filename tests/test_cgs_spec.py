@@ -134,3 +134,34 @@ def test_a_trained_model_predicts_the_same_from_python_and_from_the_store(store,
         model.predict(g.x.numpy(), g.edge_index.numpy().T.astype(np.float64))
     with pytest.raises(DataError, match=r"node features must be \(N, 6\)"):
         model.predict(g.x.numpy()[:, :5], g.edge_index.numpy(), edge_attr=g.edge_attr.numpy())
+
+
+def test_mdp_value_stores_hold_each_mdp_its_optimal_values_and_policy(tmp_path):
+    from sciml.data.pdes import mdp_value
+
+    path = tmp_path / "mdp.h5"
+    assert main(["--quiet", "data", "generate", "mdp-value", "--out", str(path), "--n", "3", "--res", "30",
+                 "--seed", "4"]) == 0
+    assert mdp_value.check_params(49, {})["min_states"] == 20
+    with open_store(path) as s:
+        assert detect_layout(s) == "graphs"
+        for index in range(3):
+            rng = np.random.default_rng([4, index])
+            states, actions = int(rng.integers(12, 31)), int(rng.integers(5, 10))
+            mdp = mdp_value.random_mdp(states, actions, rng)
+            assert int(s.read("num_nodes", index)) == states and int(s.read("num_actions", index)) == actions
+            back = mdp_value.mdp_of(s.read("reward", index), s.read("transitions", index), states, actions, 0.9)
+            np.testing.assert_array_equal(back.P, mdp.P)
+            np.testing.assert_array_equal(back.r, mdp.r)
+            v = s.read("y", index)[:states, 0].astype(np.float64)
+            # Bellman's equation and the greedy policy, independently of value iteration (float32 storage)
+            np.testing.assert_allclose((mdp.r + 0.9 * mdp.P @ v).max(axis=1), v, atol=1e-5)
+            assert np.array_equal(s.read("policy", index)[:states], mdp_value.greedy_policy(mdp, v))
+    data = GraphStoreDataset(path)
+    assert (data.node_features, data.edge_features, data.out_features) == (6, 4, 1) and not data.has_pos
+    g = data.graph(1)
+    assert g.edge_attr.shape == (g.edge_index.shape[1], 4)
+    with pytest.raises(ConfigError, match="unknown mdp-value parameter"):
+        mdp_value.check_params(30, {"states": 3})
+    with pytest.raises(ConfigError, match="branching must be an integer from 1 to 12"):
+        mdp_value.check_params(30, {"branching": 20})

@@ -11,10 +11,10 @@ from types import ModuleType
 from typing import Any
 
 from sciml._errors import ConfigError
-from sciml.data.pdes import (burgers, combined, darcy, diffusion_sorption, diffusion_systems, heat, mesh_systems, navier_stokes, poisson_mesh,
+from sciml.data.pdes import (burgers, combined, darcy, diffusion_sorption, diffusion_systems, heat, mdp_value, mesh_systems, navier_stokes, poisson_mesh,
                              poisson_star, pore_network, wave)
 
-__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "poisson_star", "pore_network", "diffusion_systems",
+__all__ = ["darcy", "burgers", "navier_stokes", "heat", "combined", "wave", "poisson_mesh", "poisson_star", "pore_network", "mdp_value", "diffusion_systems",
            "mesh_systems", "diffusion_sorption", "PDES",
            "resolve_pde"]
 
@@ -28,6 +28,7 @@ PDES: dict[str, ModuleType | Any] = {  # a module or a mesh_systems family objec
     "poisson-mesh": poisson_mesh,
     "poisson-star": poisson_star,
     "pore-network": pore_network,
+    "mdp-value": mdp_value,
     "diffusion-systems": diffusion_systems,
     "diffusion-sorption": diffusion_sorption,
     "anisotropic-systems": mesh_systems.ANISOTROPIC,
