@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from sciml._errors import DataError
 from sciml.data.store import Store, open_store
 
-__all__ = ["PairDataset", "StoreDataset"]
+__all__ = ["PairDataset", "StoreDataset", "GraphItemDataset"]
 
 
 class StoreDataset(Dataset):
@@ -45,6 +45,23 @@ class StoreDataset(Dataset):
         state["_store"] = None
         state["_pid"] = None
         return state
+
+
+class GraphItemDataset(StoreDataset):
+    """Base of the Datasets whose items are torch_geometric graphs: subclasses define ``graph(index)``;
+    ``collate`` batches the items with ``Batch.from_data_list`` (the trainer uses it)."""
+
+    def graph(self, index: int):
+        raise NotImplementedError
+
+    def __getitem__(self, index: int):
+        return self.graph(index)
+
+    @staticmethod
+    def collate(items):
+        from torch_geometric.data import Batch
+
+        return Batch.from_data_list(items)
 
 
 class PairDataset(StoreDataset):

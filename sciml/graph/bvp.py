@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from sciml._errors import ConfigError, DataError
-from sciml.data.datasets import StoreDataset
+from sciml.data.datasets import GraphItemDataset
 
 PAPER = ("Lotzsch, Ohler, Otto, Mahecha, Denzler: Learning the solution operator of boundary value problems using "
          "graph neural networks, arXiv 2206.14092")
@@ -141,7 +141,7 @@ _MESH_FIELDS = ("points", "cells", "num_nodes", "num_cells", "rho", "eps")
 _TARGET_SAMPLES = 256  # training samples whose solutions set target_scale
 
 
-class MeshGraphDataset(StoreDataset):
+class MeshGraphDataset(GraphItemDataset):
     """The samples of a poisson-mesh store as torch_geometric graphs with :func:`node_inputs` as ``features``
     (``collate`` batches them with ``Batch.from_data_list``). A store without ``u`` (inputs only) gives
     graphs with ``y`` all zero and ``has_target`` false.
@@ -189,14 +189,6 @@ class MeshGraphDataset(StoreDataset):
         data.features = node_inputs(data)
         return data
 
-    def __getitem__(self, index: int):
-        return self.graph(index)
-
-    @staticmethod
-    def collate(items):
-        from torch_geometric.data import Batch
-
-        return Batch.from_data_list(items)
 
 
 def mesh_graph(points: np.ndarray, cells: np.ndarray, rho: np.ndarray, eps: np.ndarray):

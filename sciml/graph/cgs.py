@@ -31,7 +31,7 @@ from torch import nn
 from torch_geometric.nn import MessagePassing, global_mean_pool
 
 from sciml._errors import ConfigError, DataError
-from sciml.data.datasets import StoreDataset
+from sciml.data.datasets import GraphItemDataset
 
 __all__ = ["CGSConfig", "CGS", "FixedPoint", "fixed_point", "apply_operator", "check_contraction", "SOLVERS",
            "GraphStoreDataset", "CGSMethod", "complete_config", "check_store", "metrics"]
@@ -311,7 +311,7 @@ def unrolled_fixed_point(values: torch.Tensor, b: torch.Tensor, edge_index: torc
 _GRAPH_FIELDS = ("x", "edge_index", "num_nodes", "num_edges")
 
 
-class GraphStoreDataset(StoreDataset):
+class GraphStoreDataset(GraphItemDataset):
     """The samples of a ``graphs`` store (:mod:`sciml.data.layouts`; the ``pore-network`` generator writes
     one) as torch_geometric ``Data`` (``x``, ``edge_index``, ``edge_attr``, ``y (n, C)``, ``pos``); ``collate``
     batches them. A store without ``y`` gives graphs with ``y`` all zero and ``has_target`` false.
@@ -370,14 +370,6 @@ class GraphStoreDataset(StoreDataset):
             data.pos = torch.from_numpy(np.asarray(store.read("pos", index)[:n], dtype=np.float64))
         return data
 
-    def __getitem__(self, index: int):
-        return self.graph(index)
-
-    @staticmethod
-    def collate(items):
-        from torch_geometric.data import Batch
-
-        return Batch.from_data_list(items)
 
 
 class CGSMethod:
