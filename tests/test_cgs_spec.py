@@ -159,6 +159,13 @@ def test_mdp_value_stores_hold_each_mdp_its_optimal_values_and_policy(tmp_path):
             assert np.array_equal(s.read("policy", index)[:states], mdp_value.greedy_policy(mdp, v))
     data = GraphStoreDataset(path)
     assert (data.node_features, data.edge_features, data.out_features) == (6, 4, 1) and not data.has_pos
+    run = tmp_path / "run"
+    assert main(["--quiet", "train", "cgs", "--data", str(path), "--out", str(run), "--set", "epochs=1",
+                 "--set", "batch_size=3", "--set", "hidden=8", "--set", "heads=2", "--set", "encoder_layers=1"]) == 0
+    out, vtk = tmp_path / "p.h5", tmp_path / "vtk"
+    assert main(["predict", str(run), "--data", str(path), "--out", str(out), "--vtk", str(vtk)]) == 2
+    assert not out.exists() and not vtk.exists()  # refused before anything is written
+    assert main(["--quiet", "predict", str(run), "--data", str(path), "--out", str(out)]) == 0
     g = data.graph(1)
     assert g.edge_attr.shape == (g.edge_index.shape[1], 4)
     with pytest.raises(ConfigError, match="unknown mdp-value parameter"):

@@ -255,8 +255,9 @@ class GraphInference(Inference):
         from sciml._errors import DataError
         from sciml.data.export import sample_file_name, write_fields
 
-        if not data.has_pos:
-            raise DataError(f"{data.path} has no node positions (pos) to place a VTK export of its graphs on")
+        refusal = self.export_refusal(data)
+        if refusal:
+            raise DataError(refusal)
         written = []
         for k, index in enumerate(batch.indices):
             g = data.graph(index)
@@ -275,6 +276,12 @@ class GraphInference(Inference):
             write_fields(path, points, [("line", lines)], fields)
             written.append(str(path))
         return written
+
+
+    def export_refusal(self, data: Any) -> str | None:
+        if not data.has_pos:
+            return f"{data.path} has no node positions (pos) to place a VTK export of its graphs on"
+        return None
 
 
 def _graph_dataset(path: str | os.PathLike):

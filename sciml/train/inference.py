@@ -164,6 +164,10 @@ class Inference:
         """Write each sample of ``batch`` (prediction, reference, error) as a VTK/XDMF file in ``directory``."""
         raise DataError(f"this model kind has no VTK export for {', '.join(self.layouts)} data")
 
+    def export_refusal(self, data: Any) -> str | None:
+        """Why ``data`` cannot be exported (one sentence), or ``None``; asked before anything is written."""
+        return None
+
 
 def _model_dim(model: nn.Module, default: int) -> int:
     """The number of coordinates a pointwise model takes: ``model.dim``, else ``model.config.dim``."""
