@@ -218,8 +218,9 @@ def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str 
     data = model.open(data_path)
     if vtk is not None and type(model.inference).export is Inference.export:
         raise DataError(f"a {model.name} model has no ParaView export yet; drop --vtk")
-    if vtk is not None and model.inference.export_refusal(data):
-        raise DataError(f"{model.inference.export_refusal(data)}; drop --vtk")
+    refusal = model.inference.export_refusal(data) if vtk is not None else None
+    if refusal:
+        raise DataError(f"{refusal}; drop --vtk")
     warnings = model.inference.warnings(model.module, data, model.metadata.get("data") or {})
     for sentence in warnings:
         log.warning("%s", sentence)

@@ -3,6 +3,7 @@ trained model's predictions through every path (the model contract itself is tes
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -172,3 +173,56 @@ def test_mdp_value_stores_hold_each_mdp_its_optimal_values_and_policy(tmp_path):
         mdp_value.check_params(30, {"states": 3})
     with pytest.raises(ConfigError, match="branching must be an integer from 1 to 12"):
         mdp_value.check_params(30, {"branching": 20})
+
+
+def test_a_store_of_wrong_shapes_counts_or_values_is_refused_in_one_sentence(tmp_path):
+    ring = [(0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (3, 0), (0, 3)]
+    flat = tmp_path / "flat.h5"
+    with StoreWriter(flat, n_samples=1, fields={"x": ((4, 2), "float32"), "edge_index": ((8, 2), "int32"),
+                                                "y": ((4,), "float32"), "num_nodes": ((), "int32"),
+                                                "num_edges": ((), "int32")}, pde="t", params={}, generator="t",
+                     seed=0) as w:
+        w.write({"x": np.ones((1, 4, 2), np.float32), "edge_index": np.array([ring], np.int32),
+                 "y": np.ones((1, 4), np.float32), "num_nodes": np.array([4], np.int32),
+                 "num_edges": np.array([8], np.int32)})
+    with pytest.raises(DataError, match=r"not a valid graph store: .*it has y \(4,\)"):
+        GraphStoreDataset(flat)
+    counts = tmp_path / "counts.h5"
+    _write_graphs(counts, [ring, ring, ring])  # the store's own check reads the first and last samples
+    with h5py.File(counts, "r+") as f:
+        f["num_nodes"][1] = 9
+    with pytest.raises(DataError, match=r"sample 1 says 9 nodes and 8 edges, outside the store's padding of 4 nodes"):
+        GraphStoreDataset(counts).graph(1)
+    with h5py.File(counts, "r+") as f:
+        f["num_nodes"][1] = 4
+        y = f["y"][1]
+        y[2] = np.inf
+        f["y"][1] = y
+    with pytest.raises(DataError, match=r"sample 1 is not a usable graph: its y holds NaN or Inf"):
+        GraphStoreDataset(counts).graph(1)
+
+
+def test_a_validation_store_must_fit_the_model_the_training_store_made(store, tmp_path):
+    mdp = tmp_path / "mdp.h5"
+    assert main(["--quiet", "data", "generate", "mdp-value", "--out", str(mdp), "--n", "2", "--res", "12"]) == 0
+    done = complete_config(CGSConfig(), GraphStoreDataset(store))
+    assert complete_config(done, GraphStoreDataset(store)) == done  # the same store again: unchanged
+    with pytest.raises(ConfigError, match=r"mdp.h5 does not fit the model: edge_features = 3 .the store has 4."):
+        complete_config(done, GraphStoreDataset(mdp))
+    assert main(["train", "cgs", "--data", str(store), "--val", str(mdp), "--out", str(tmp_path / "run"),
+                 "--set", "epochs=1"]) == 2
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+def test_eval_counts_the_graphs_whose_fixed_point_stopped_at_max_iter(store, caplog):
+    from dataclasses import replace
+
+    from sciml.graph.cgs import CGS, metrics
+
+    data = GraphStoreDataset(store)
+    done = complete_config(CGSConfig(hidden=8, heads=2, encoder_layers=1), data)
+    torch.manual_seed(0)
+    assert metrics(CGS(done), data)["picard_unconverged"] == 0
+    with caplog.at_level("WARNING", logger="sciml.graph.cgs"):
+        out = metrics(CGS(replace(done, max_iter=1)), data)
+    assert out["picard_unconverged"] == len(data) and "stopped at max_iter = 1" in caplog.text

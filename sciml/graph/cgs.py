@@ -22,6 +22,7 @@ dense ``N x N`` matrix per head, which a later paper reports running out of memo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = ["CGSConfig", "CGS", "FixedPoint", "fixed_point", "apply_operator", "c
            "GraphStoreDataset", "CGSMethod", "complete_config", "check_store", "metrics"]
 
 SOLVERS = ("iterative", "direct")
+log = logging.getLogger("sciml.graph.cgs")
 
 
 @dataclass(frozen=True)
@@ -336,9 +338,11 @@ class GraphStoreDataset(GraphItemDataset):
             shapes = {name: store.fields[name][0] for name in store.fields}
             self.n_samples = store.n_samples
             self.attrs = store.attrs
+        _check_shapes(self.path, shapes)
         self.has_target = "y" in shapes
         self.has_pos = "pos" in shapes
         self.max_nodes, self.node_features = int(shapes["x"][1]), int(shapes["x"][2])
+        self.max_edges = int(shapes["edge_index"][1])
         self.edge_features = int(shapes["edge_attr"][2]) if "edge_attr" in shapes else 0
         self.out_features = int(shapes["y"][2]) if self.has_target else 0
         self.pde = str(self.attrs.get("pde", ""))
@@ -353,28 +357,47 @@ class GraphStoreDataset(GraphItemDataset):
         store = self._handle()
         index = int(index)
         n, e = int(store.read("num_nodes", index)), int(store.read("num_edges", index))
+        if not (1 <= n <= self.max_nodes and 0 <= e <= self.max_edges):
+            raise DataError(f"{self.path}: sample {index} says {n} nodes and {e} edges, outside the store's padding of "
+                            f"{self.max_nodes} nodes and {self.max_edges} edges")
         x = torch.from_numpy(np.asarray(store.read("x", index)[:n], dtype=np.float32))
         edge_index = torch.from_numpy(np.asarray(store.read("edge_index", index)[:e], dtype=np.int64).T.copy())
-        try:
-            check_graph(edge_index, n)
-            if not bool(torch.isfinite(x).all()):
-                raise DataError("its node features hold NaN or Inf")
-        except DataError as exc:
-            raise DataError(f"{self.path}: sample {index} is not a usable graph: {exc}") from None
         data = Data(x=x, edge_index=edge_index, num_nodes=n)
         if self.edge_features:
             data.edge_attr = torch.from_numpy(np.asarray(store.read("edge_attr", index)[:e], dtype=np.float32))
         y = store.read("y", index)[:n] if self.has_target else np.zeros((n, 1))
         data.y = torch.from_numpy(np.asarray(y, dtype=np.float32))
+        try:
+            check_graph(edge_index, n)
+            for name in ("x", "edge_attr", "y"):
+                value = getattr(data, name, None)
+                if value is not None and not bool(torch.isfinite(value).all()):
+                    raise DataError(f"its {name} holds NaN or Inf")
+        except DataError as exc:
+            raise DataError(f"{self.path}: sample {index} is not a usable graph: {exc}") from None
         if self.has_pos:
             data.pos = torch.from_numpy(np.asarray(store.read("pos", index)[:n], dtype=np.float64))
         return data
 
 
 
+def _check_shapes(path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """One sentence for a graph store whose fields do not have the layout's shapes and paddings."""
+    want = {"x": 3, "edge_index": 3, "num_nodes": 1, "num_edges": 1, "edge_attr": 3, "y": 3, "pos": 3}
+    wrong = [f"{name} {shapes[name][1:]}" for name, dims in want.items() if name in shapes and len(shapes[name]) != dims]
+    if "edge_index" in shapes and len(shapes["edge_index"]) == 3 and shapes["edge_index"][2] != 2:
+        wrong.append(f"edge_index {shapes['edge_index'][1:]}")
+    nodes, edges = shapes["x"][1:2], shapes["edge_index"][1:2]
+    wrong += [f"{name} {shapes[name][1:]} (padding)" for name, pad in (("y", nodes), ("pos", nodes), ("edge_attr", edges))
+              if name in shapes and len(shapes[name]) == 3 and shapes[name][1:2] != pad]
+    if wrong:
+        raise DataError(f"{path} is not a valid graph store: per sample, x must be (nodes, F), edge_index (edges, 2), "
+                        f"edge_attr (edges, F_e), y (nodes, C), pos (nodes, dim); it has {', '.join(wrong)}")
+
+
 class CGSMethod:
     """MSE training of :class:`CGS` (node readout) on batches of graphs; validation by the mean relative L2 per
-    graph. ``picard`` holds the mean forward and adjoint Picard iterations of the last epoch's steps."""
+    graph."""
 
     metric = "rel_l2"
 
@@ -405,15 +428,18 @@ def complete_config(config: CGSConfig, data: Any) -> CGSConfig:
     if data is None:
         raise ConfigError("cgs trains on a graph store (sciml data generate pore-network ...): pass --data TRAIN.h5")
     if not data.has_target:
-        raise DataError(f"{data.path} has no node targets y to train on")
+        raise DataError(f"{data.path} has no node targets y to train or validate on")
     if config.readout != "node":
         raise ConfigError("sciml train cgs fits node values (graph stores hold y per node): readout must be node")
-    sizes = {"node_features": data.node_features, "edge_features": data.edge_features}
-    wrong = [f"{k} = {getattr(config, k)} (the store has {v})" for k, v in sizes.items()
-             if getattr(config, k) not in (0, v)]
-    if wrong:
+    sizes = {"node_features": data.node_features, "edge_features": data.edge_features,
+             "out_features": data.out_features}
+    done = replace(config, **sizes)
+    # a config already completed (node_features set: by an earlier store, or given) must fit this store as it is
+    # (the validation store is checked this way, and must match the training store)
+    if config.node_features and done != config:
+        wrong = [f"{k} = {getattr(config, k)} (the store has {v})" for k, v in sizes.items() if getattr(config, k) != v]
         raise ConfigError(f"{data.path} does not fit the model: {'; '.join(wrong)}")
-    return replace(config, **sizes, out_features=data.out_features)
+    return done
 
 
 def check_store(config: CGSConfig, data: Any, what: str = "evaluated on") -> None:
@@ -430,8 +456,8 @@ def check_store(config: CGSConfig, data: Any, what: str = "evaluated on") -> Non
 
 @torch.no_grad()
 def metrics(model: CGS, data: Any, device: Any = "cpu") -> dict[str, Any]:
-    """``sciml eval`` of a cgs run: MSE over the nodes, the mean relative L2 per graph, by graph size, and the
-    Picard iterations of the fixed point."""
+    """``sciml eval`` of a cgs run: MSE over the nodes, the mean relative L2 per graph, by graph size, the mean
+    Picard iterations of the fixed point and the graphs whose Picard iteration stopped at ``max_iter`` (warned)."""
     model = model.to(device).eval()
     rows = []
     for i in range(len(data)):
@@ -440,13 +466,19 @@ def metrics(model: CGS, data: Any, device: Any = "cpu") -> dict[str, Any]:
         err = pred - g.y
         rows.append({"nodes": g.num_nodes, "se": float((err ** 2).sum()), "count": err.numel(),
                      "rel_l2": float(err.norm() / g.y.norm().clamp_min(1e-12)),
-                     "iterations": model.stats.get("iterations", 0)})
+                     "iterations": model.stats.get("iterations", 0),
+                     "unconverged": not model.stats.get("converged", True)})
     nodes = np.array([r["nodes"] for r in rows])
     median = float(np.median(nodes))
+    unconverged = sum(r["unconverged"] for r in rows)
+    if unconverged:
+        log.warning("the fixed point of %d of %d graphs stopped at max_iter = %d before tol = %g; raise max_iter",
+                    unconverged, len(rows), model.config.max_iter, model.config.tol)
     halves = {"smaller": [r for r in rows if r["nodes"] <= median], "larger": [r for r in rows if r["nodes"] > median]}
     return {"mse": sum(r["se"] for r in rows) / max(sum(r["count"] for r in rows), 1),
             "rel_l2": float(np.mean([r["rel_l2"] for r in rows])),
             "by_size": {name: {"rel_l2": float(np.mean([r["rel_l2"] for r in part])), "graphs": len(part),
                                "nodes": [int(min(r["nodes"] for r in part)), int(max(r["nodes"] for r in part))]}
                         for name, part in halves.items() if part},
-            "picard_iterations": float(np.mean([r["iterations"] for r in rows])), "n_samples": len(rows)}
+            "picard_iterations": float(np.mean([r["iterations"] for r in rows])),
+            "picard_unconverged": int(sum(r["unconverged"] for r in rows)), "n_samples": len(rows)}

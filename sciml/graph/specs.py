@@ -90,7 +90,7 @@ def _dataset(path: str | os.PathLike) -> mppde.MPPDEDataset:
 
 
 def _prepare(model: nn.Module, data: Any) -> None:
-    """Nothing to fit before training (MP-PDE normalises inside the network)."""
+    """Nothing to fit before training (MP-PDE normalises inside the network; CGS and the BVP operator need none)."""
 
 
 MPPDE_SPEC = ModelSpec(

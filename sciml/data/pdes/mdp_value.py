@@ -143,8 +143,9 @@ def check_params(res: int, params: dict[str, Any]) -> dict[str, Any]:
     merged["max_actions"] = _integer(merged["max_actions"], "max_actions", merged["min_actions"])
     merged["branching"] = _integer(merged["branching"], "branching", 1, merged["min_states"])
     d = merged["discount"]
-    if not isinstance(d, (int, float)) or isinstance(d, bool) or not 0 <= d < 1:
-        raise ConfigError(f"discount must lie in [0, 1), got {d!r}")
+    if not isinstance(d, (int, float)) or isinstance(d, bool) or not 0 <= d <= 0.995:
+        raise ConfigError(f"discount must lie in [0, 0.995] (value iteration to 1e-12 needs about "
+                          f"28 / (1 - discount) sweeps), got {d!r}")
     merged["discount"] = float(d)
     most = merged["branching"] * merged["max_actions"] * res
     merged["max_edges"] = _integer(most if merged["max_edges"] is None else merged["max_edges"], "max_edges", 1)
@@ -196,7 +197,8 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
             g = graph_arrays(mdp)
             e = g["edge_index"].shape[1]
             if e > params["max_edges"]:
-                raise DataError(f"sample {index} has {e} edges, more than max_edges={params['max_edges']}; set it larger")
+                raise DataError(f"sample {index} has {e} edges, more than max_edges={params['max_edges']}; set it larger "
+                                f"(with --force: the field shapes change)")
             out["x"][i, :states], out["y"][i, :states, 0], out["policy"][i, :states] = g["x"], g["y"], g["policy"]
             out["edge_index"][i, :e], out["edge_attr"][i, :e] = g["edge_index"].T, g["edge_attr"]
             out["num_nodes"][i], out["num_edges"][i], out["num_actions"][i] = states, e, actions

@@ -181,7 +181,7 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
             edges = g["edge_index"].shape[1]
             if edges > max_edges:
                 raise DataError(f"sample {index} has {edges} directed edges, more than max_edges={max_edges}; "
-                                f"set it larger")
+                                f"set it larger (with --force: the field shapes change)")
             out["x"][k, :pores], out["y"][k, :pores, 0], out["pos"][k, :pores] = g["x"], g["y"], g["pos"]
             out["edge_index"][k, :edges], out["edge_attr"][k, :edges] = g["edge_index"].T, g["edge_attr"]
             out["num_nodes"][k], out["num_edges"][k] = pores, edges
