@@ -195,7 +195,6 @@ def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str 
     """
     from sciml.data.layouts import detect_layout
     from sciml.data.store import StoreWriter, open_store, partial_path
-    from sciml.train.inference import Inference
 
     out = Path(out)
     if out.exists() and not force:
@@ -216,11 +215,9 @@ def predict_file(run: str | os.PathLike, data_path: str | os.PathLike, out: str 
     tic = time.perf_counter()
     model = load(run, which=which, device=device)
     data = model.open(data_path)
-    if vtk is not None and type(model.inference).export is Inference.export:
-        raise DataError(f"a {model.name} model has no ParaView export yet; drop --vtk")
     refusal = model.inference.export_refusal(data) if vtk is not None else None
     if refusal:
-        raise DataError(f"{refusal}; drop --vtk")
+        raise DataError(f"{refusal} ({model.name}); drop --vtk")
     warnings = model.inference.warnings(model.module, data, model.metadata.get("data") or {})
     for sentence in warnings:
         log.warning("%s", sentence)

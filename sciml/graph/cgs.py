@@ -403,7 +403,6 @@ class CGSMethod:
 
     def __init__(self, model: CGS):
         self.model = model
-        self.config = model.config
 
     def _predict(self, batch):
         return self.model(batch.x, batch.edge_index, getattr(batch, "edge_attr", None), batch.batch)
@@ -442,13 +441,13 @@ def complete_config(config: CGSConfig, data: Any) -> CGSConfig:
     return done
 
 
-def check_store(config: CGSConfig, data: Any, what: str = "evaluated on") -> None:
+def check_store(config: CGSConfig, data: Any) -> None:
     """Refuse a graph store whose feature sizes differ from the model's, in one sentence."""
     mine = (config.node_features, config.edge_features)
     theirs = (data.node_features, data.edge_features)
     if mine != theirs:
         raise DataError(f"{data.path} has {theirs[0]} node and {theirs[1]} edge features per graph; the model was "
-                        f"trained on {mine[0]} and {mine[1]} and cannot be {what} it")
+                        f"trained on {mine[0]} and {mine[1]} and cannot be evaluated on it")
     if data.has_target and data.out_features != config.out_features:
         raise DataError(f"{data.path} has {data.out_features} target values per node; the model predicts "
                         f"{config.out_features}")

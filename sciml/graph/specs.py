@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sciml._errors import ConfigError
+from sciml._errors import ConfigError, DataError
 from sciml.graph import mppde
 from sciml.operators.inference import RolloutInference
 from sciml.train.inference import Inference, SampleBatch
@@ -162,13 +162,13 @@ class MeshInference(Inference):
         return (g.pos.numpy(), g.face.T.numpy(), g.x[:, 0].numpy()), {"eps": g.cell_eps.numpy()}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
-        from sciml.train.inference import export_triangle_meshes
+        from sciml.train.inference import export_node_fields
 
         def mesh_of(index):
             g = data.graph(index)
-            return g.pos.double().numpy(), g.face.T.numpy()
+            return g.pos.double().numpy(), [("triangle", g.face.T.numpy())]
 
-        return export_triangle_meshes(batch, directory, mesh_of)
+        return export_node_fields(batch, directory, mesh_of)
 
 
 def _mesh_dataset(path: str | os.PathLike):
@@ -231,8 +231,6 @@ class GraphInference(Inference):
 
     @torch.no_grad()
     def predict(self, model: nn.Module, x: Any, edge_index: Any, edge_attr: Any = None) -> torch.Tensor:
-        from sciml._errors import DataError
-
         x, edge_index = torch.as_tensor(x), torch.as_tensor(edge_index)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2 or edge_index.dtype.is_floating_point:
             raise DataError(f"edge_index must be a (2, E) integer array, got shape {tuple(edge_index.shape)} "
@@ -248,35 +246,18 @@ class GraphInference(Inference):
         return (g.x.numpy(), g.edge_index.numpy()), {"edge_attr": getattr(g, "edge_attr", None)}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
-        """One ``.vtu`` per graph: its nodes at ``pos`` (padded to 3-D), its edges as lines (each once), node fields
-        ``prediction_k``, ``reference_k``, ``error_k`` per channel ``k``."""
-        from pathlib import Path
-
-        from sciml._errors import DataError
-        from sciml.data.export import sample_file_name, write_fields
+        """One ``.vtu`` per graph: its nodes at ``pos``, its edges as lines (each once), a node field per channel."""
+        from sciml.train.inference import export_node_fields
 
         refusal = self.export_refusal(data)
         if refusal:
             raise DataError(refusal)
-        written = []
-        for k, index in enumerate(batch.indices):
-            g = data.graph(index)
-            n = g.num_nodes
-            points = np.zeros((n, 3))
-            pos = g.pos.numpy()
-            points[:, :pos.shape[1]] = pos[:, :3]
-            lines = np.unique(np.sort(g.edge_index.numpy().T, axis=1), axis=0)
-            fields = {}
-            for ch in range(batch.prediction.shape[2]):
-                fields[f"prediction_{ch}"] = batch.prediction[k, :n, ch]
-                if batch.target is not None:
-                    fields[f"reference_{ch}"] = batch.target[k, :n, ch]
-                    fields[f"error_{ch}"] = batch.prediction[k, :n, ch] - batch.target[k, :n, ch]
-            path = Path(directory) / sample_file_name(index, ".vtu")
-            write_fields(path, points, [("line", lines)], fields)
-            written.append(str(path))
-        return written
 
+        def mesh_of(index):
+            g = data.graph(index)
+            return g.pos.numpy(), [("line", np.unique(np.sort(g.edge_index.numpy().T, axis=1), axis=0))]
+
+        return export_node_fields(batch, directory, mesh_of)
 
     def export_refusal(self, data: Any) -> str | None:
         if not data.has_pos:

@@ -21,7 +21,7 @@ from torch import nn
 from sciml._errors import DataError
 
 __all__ = ["Inference", "PointSetInference", "SampleBatch", "sample_metrics", "summarize_metrics", "EPS",
-           "export_triangle_meshes"]
+           "export_node_fields"]
 
 EPS = 1e-12  # norms of a reference below this count as this (as sciml.train.losses does)
 
@@ -87,25 +87,35 @@ def summarize_metrics(per_sample: dict[str, list[float]]) -> dict[str, Any]:
     return out
 
 
-def export_triangle_meshes(batch: SampleBatch, directory: str | os.PathLike, mesh_of) -> list[str]:
-    """One ``.vtu`` per sample of ``batch`` (node fields ``prediction_0``, ``reference_0``, ``error_0`` on the
-    sample's first ``n`` nodes); ``mesh_of(index) -> (points (n, 2), triangles (m, 3))``."""
+def export_node_fields(batch: SampleBatch, directory: str | os.PathLike, mesh_of) -> list[str]:
+    """One ``.vtu`` per sample of ``batch``: node fields ``prediction_k``, ``reference_k``, ``error_k`` (``k`` the
+    channel of a ``(B, n, C)`` prediction, 0 for ``(B, n)``) on the sample's first ``n`` nodes;
+    ``mesh_of(index) -> (points (n, dim <= 3), cells [(type, array), ...])``, points padded to 3-D."""
     from pathlib import Path
 
     from sciml.data.export import sample_file_name, write_fields
 
+    def channels(values, k, n):
+        v = values[k, :n]
+        return v[:, None] if v.ndim == 1 else v
+
     written = []
     for k, index in enumerate(batch.indices):
-        points2, triangles = mesh_of(index)
-        n = len(points2)
+        given, cells = mesh_of(index)
+        given = np.asarray(given, dtype=np.float64)
+        n = len(given)
         points = np.zeros((n, 3))
-        points[:, :2] = np.asarray(points2, dtype=np.float64)
-        fields = {"prediction_0": batch.prediction[k, :n]}
-        if batch.target is not None:
-            fields["reference_0"] = batch.target[k, :n]
-            fields["error_0"] = batch.prediction[k, :n] - batch.target[k, :n]
+        points[:, :given.shape[1]] = given[:, :3]
+        pred = channels(batch.prediction, k, n)
+        ref = channels(batch.target, k, n) if batch.target is not None else None
+        fields = {}
+        for ch in range(pred.shape[1]):
+            fields[f"prediction_{ch}"] = pred[:, ch]
+            if ref is not None:
+                fields[f"reference_{ch}"] = ref[:, ch]
+                fields[f"error_{ch}"] = pred[:, ch] - ref[:, ch]
         path = Path(directory) / sample_file_name(index, ".vtu")
-        write_fields(path, points, [("triangle", np.asarray(triangles))], fields)
+        write_fields(path, points, cells, fields)
         written.append(str(path))
     return written
 
@@ -165,7 +175,10 @@ class Inference:
         raise DataError(f"this model kind has no VTK export for {', '.join(self.layouts)} data")
 
     def export_refusal(self, data: Any) -> str | None:
-        """Why ``data`` cannot be exported (one sentence), or ``None``; asked before anything is written."""
+        """Why ``data`` cannot be exported (one sentence), or ``None``; asked before anything is written. The base
+        refuses for a kind that does not override :meth:`export`."""
+        if type(self).export is Inference.export:
+            return "this model kind has no ParaView export yet"
         return None
 
 

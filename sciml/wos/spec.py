@@ -306,13 +306,13 @@ class WosNoInference(Inference):
         return (inst.points.double().numpy(), inst.cells, inst.f.double().numpy(), inst.g.double().numpy()), {}
 
     def export(self, data: Any, batch: SampleBatch, directory: str | os.PathLike) -> list[str]:
-        from sciml.train.inference import export_triangle_meshes
+        from sciml.train.inference import export_node_fields
 
         def mesh_of(index):
             inst = data.instance(index)
-            return inst.points.double().numpy(), inst.cells
+            return inst.points.double().numpy(), [("triangle", np.asarray(inst.cells))]
 
-        return export_triangle_meshes(batch, directory, mesh_of)
+        return export_node_fields(batch, directory, mesh_of)
 
 
 def model_payload(trainer: Any, result: dict[str, Any] | None = None) -> dict[str, Any]:

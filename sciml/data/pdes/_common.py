@@ -39,3 +39,13 @@ def trajectory_fields_1d(params: dict[str, Any], res: int) -> dict[str, tuple[tu
 def periodic_coords_1d(params: dict[str, Any], res: int) -> dict[str, np.ndarray]:
     """``t-coordinate (nt,)`` equally spaced in ``[0, T]`` and ``x-coordinate (res,)`` at ``j / res``."""
     return {"t-coordinate": np.linspace(0.0, params["T"], params["nt"]), "x-coordinate": np.arange(res) / res}
+
+
+def padded_block(fields: dict[str, tuple[tuple[int, ...], str]], count: int,
+                 padding: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Zeroed arrays ``(count, *shape)`` for a block of samples of ``fields``; the index fields named in
+    ``padding`` are filled with -1 (their padding marker)."""
+    out = {name: np.zeros((count, *shape), dtype=dtype) for name, (shape, dtype) in fields.items()}
+    for name in padding:
+        out[name][:] = -1
+    return out

@@ -36,7 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from sciml._errors import ConfigError, DataError
-from sciml.data.pdes._common import merge_params
+from sciml.data.pdes._common import merge_params, padded_block
 
 __all__ = ["MDP", "random_mdp", "value_iteration", "graph_arrays", "greedy_policy", "mdp_of", "DEFAULTS", "GENERATOR",
            "check_params", "fields", "coords", "generate", "NODE_FEATURES", "EDGE_FEATURES"]
@@ -185,10 +185,7 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
     k = params["branching"]
     for first in range(start, n, block):
         last = min(n, first + block)
-        out = {name: np.zeros((last - first, *shape), dtype=dtype)
-               for name, (shape, dtype) in fields(res, params).items()}
-        out["edge_index"][:] = -1
-        out["policy"][:] = -1
+        out = padded_block(fields(res, params), last - first, ("edge_index", "policy"))
         for i, index in enumerate(range(first, last)):
             rng = np.random.default_rng([int(seed), int(index)])
             states = int(rng.integers(params["min_states"], res + 1))

@@ -68,7 +68,7 @@ import scipy.sparse as sp
 from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
 from sciml.data.mesh import generate_domain, mesh_arrays
-from sciml.data.pdes._common import merge_params
+from sciml.data.pdes._common import merge_params, padded_block
 from sciml.data.pdes.diffusion_systems import direct_solve
 from sciml.data.pdes.poisson_mesh import _shape_params, check_domain_params, derive_padding
 from sciml.linalg.assemble import p1_mass, p1_stiffness
@@ -332,10 +332,7 @@ class _MeshFamily(SystemFamily):
         max_nodes, max_cells = params["max_nodes"], params["max_cells"]
         for first in range(start, n, block):
             last = min(n, first + block)
-            out = {name: np.zeros((last - first, *shape), dtype=dtype)
-                   for name, (shape, dtype) in self.fields(res, params).items()}
-            for name in ("col", "cells", "dofs"):
-                out[name][:] = -1
+            out = padded_block(self.fields(res, params), last - first, ("col", "cells", "dofs"))
             for k, i in enumerate(range(first, last)):
                 system = self.sample_system(seed, i, res, params)
                 nn, nc = len(system.points), len(system.cells)

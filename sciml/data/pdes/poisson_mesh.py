@@ -46,7 +46,7 @@ from sciml._errors import ConfigError, DataError
 from sciml.data.grf import sample_rng
 from sciml.data.mesh import SHAPES, check_mesh, generate_domain, mesh_arrays, to_graph
 from sciml.data.store import Store, open_store
-from sciml.data.pdes._common import merge_params
+from sciml.data.pdes._common import merge_params, padded_block
 
 __all__ = ["solve", "l2_error", "load_sample", "sample_problem", "generate", "fields", "coords", "check_params",
            "DEFAULTS", "GENERATOR"]
@@ -392,8 +392,7 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
     for first in range(start, n, block):
         last = min(n, first + block)
         count = last - first
-        out = {name: np.zeros((count, *shape), dtype=dtype) for name, (shape, dtype) in fields(res, params).items()}
-        out["cells"][:] = -1
+        out = padded_block(fields(res, params), count, ("cells",))
         for k, index in enumerate(range(first, last)):
             sample = sample_problem(seed, index, res, params)
             points, cells = mesh_arrays(sample["mesh"])

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from sciml._errors import ConfigError, DataError
-from sciml.data.pdes._common import merge_params
+from sciml.data.pdes._common import merge_params, padded_block
 
 __all__ = ["DEFAULTS", "GENERATOR", "sample_params", "source_values", "boundary_values", "pack", "unpack",
            "mesh_instance", "boundary_vertices", "check_params", "fields", "coords", "generate"]
@@ -164,9 +164,7 @@ def generate(n: int, res: int, *, seed: int, params: dict[str, Any], start: int 
     max_nodes, max_cells = params["max_nodes"], params["max_cells"]
     for first in range(start, n, block):
         last = min(n, first + block)
-        out = {name: np.zeros((last - first, *shape), dtype=dtype)
-               for name, (shape, dtype) in fields(res, params).items()}
-        out["cells"][:] = -1
+        out = padded_block(fields(res, params), last - first, ("cells",))
         for k, index in enumerate(range(first, last)):
             p = sample_params(seed, index, params["c_max"])
             points, cells, u = solve_instance(p, 1.0 / res, params["order"])
